@@ -1,0 +1,68 @@
+/**
+ * The Backend interface: the only place where tensor data is touched. The op layer
+ * (`shared/ops`) computes shapes, checks arguments and records gradients; a backend only runs
+ * kernels over opaque buffers. Every kernel is synchronous and returns a new buffer, so a device
+ * backend (WebGPU) can enqueue work and return at once; only `read` — bringing data back to the
+ * host — is asynchronous. Host-visible backends (CPU) also answer `readSync`.
+ *
+ * All buffers hold dense, row-major (C-order) data; shapes travel beside them as plain arrays.
+ */
+
+import type { DType, FloatArray } from '../tensor/dtype.js';
+import type { Shape } from '../tensor/shape.js';
+
+/** An opaque handle to a backend's storage. */
+export interface DeviceBuffer {
+  readonly dtype: DType;
+  readonly length: number;
+}
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'sigmoid' | 'erf' | 'abs' | 'sign';
+/** Comparisons return 1 where true and 0 where false, in the input dtype. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'gt' | 'ge' | 'eq';
+export type ReduceOp = 'sum' | 'max';
+
+export interface MatmulSpec {
+  /** Number of matrices; each operand either has `batch` matrices or one shared by all (stride 0). */
+  readonly batch: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  /** a is stored [k, m] (transposed) instead of [m, k]. */
+  readonly transA: boolean;
+  /** b is stored [n, k] (transposed) instead of [k, n]. */
+  readonly transB: boolean;
+  readonly aBroadcast: boolean;
+  readonly bBroadcast: boolean;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** Takes ownership of `data` when the backend can (CPU), or copies it to the device. */
+  upload(data: FloatArray): DeviceBuffer;
+  fill(dtype: DType, length: number, value: number): DeviceBuffer;
+  read(buffer: DeviceBuffer): Promise<FloatArray>;
+  /** The host array behind a buffer, or null when the data lives on a device. */
+  readSync(buffer: DeviceBuffer): FloatArray | null;
+  cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer;
+
+  unary(op: UnaryOp, a: DeviceBuffer): DeviceBuffer;
+  /** Elementwise with NumPy broadcasting of `aShape` and `bShape` to `outShape`. */
+  binary(op: BinaryOp, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer;
+  /** out = cond != 0 ? a : b, all three broadcast to `outShape`. */
+  where(cond: DeviceBuffer, condShape: Shape, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer;
+  /** Reduces the sorted, unique `axes` of `shape`; the result has those axes removed. */
+  reduce(op: ReduceOp, a: DeviceBuffer, shape: Shape, axes: readonly number[]): DeviceBuffer;
+  matmul(a: DeviceBuffer, b: DeviceBuffer, spec: MatmulSpec): DeviceBuffer;
+  permute(a: DeviceBuffer, shape: Shape, perm: readonly number[]): DeviceBuffer;
+  /** The block of `shape` starting at `begin` with extent `size`. */
+  slice(a: DeviceBuffer, shape: Shape, begin: readonly number[], size: readonly number[]): DeviceBuffer;
+  /** Zeros of `outShape` with `a` (of `shape`) written at `begin`: the adjoint of `slice`. */
+  pad(a: DeviceBuffer, shape: Shape, outShape: Shape, begin: readonly number[]): DeviceBuffer;
+  concat(inputs: readonly DeviceBuffer[], shapes: readonly Shape[], axis: number): DeviceBuffer;
+  /** Selects `indices` along `axis`: out.shape = shape with shape[axis] replaced by indices.length. */
+  gather(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array): DeviceBuffer;
+  /** Zeros of `outShape` plus `a` added at `indices` along `axis` (repeats accumulate): the adjoint of `gather`. */
+  scatterAdd(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): DeviceBuffer;
+}
