@@ -8,3 +8,4 @@ export * from './matmul.js';
 export * from './activations.js';
 export * from './losses.js';
 export { noGrad, enableGrad, isGradEnabled } from '../autograd/grad-mode.js';
+export * from './dropout.js';

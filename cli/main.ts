@@ -1,0 +1,23 @@
+/** The `meshgrad` command line: parses argv and dispatches to the subcommands. */
+
+import { Command, CommanderError } from 'commander';
+import { trainCommand } from './train-command.js';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const out = { write: (line: string) => void process.stdout.write(`${line}\n`) };
+  const program = new Command('meshgrad')
+    .description('distributed data-parallel neural-network training')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addCommand(trainCommand(out, Boolean(process.stdout.isTTY)));
+  for (const cmd of program.commands) cmd.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    process.stderr.write(`meshgrad: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,102 @@
+/** `meshgrad train`: single-process training from the command line. */
+
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { knownDatasets } from '../shared/data/registry.js';
+import { presetNames } from '../shared/nn/presets.js';
+import { resolveModelSpec } from '../shared/nn/resolve.js';
+import { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from '../shared/optim/factory.js';
+import { trainSingleProcess, type TrainConfig } from '../shared/train/single-process.js';
+import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
+import { createReporter, type Output } from './progress.js';
+
+interface TrainFlags {
+  model: string;
+  dataset: string;
+  dataDir?: string;
+  epochs: number;
+  batchSize?: number;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  schedule: ScheduleName;
+  warmupSteps: number;
+  clipNorm?: number;
+  labelSmoothing: number;
+  seed: number;
+  maxSteps?: number;
+  trainSamples?: number;
+  save?: string;
+  summaryJson?: string;
+}
+
+function env(option: Option, name: string): Option {
+  return option.env(`MESHGRAD_${name}`);
+}
+
+/** The training flags shared by `train` and (later) the coordinator. */
+export function addTrainingOptions(cmd: Command): Command {
+  return cmd
+    .addOption(env(new Option('--model <name|file>', `model preset (${presetNames().join(', ')}) or a JSON model spec file`).default('mlp'), 'MODEL'))
+    .addOption(env(new Option('--dataset <name>', 'bundled dataset').choices(knownDatasets()).default('fashion-mnist'), 'DATASET'))
+    .addOption(env(new Option('--data-dir <dir>', 'read the dataset files from this directory instead of the bundled copy'), 'DATA_DIR'))
+    .addOption(env(new Option('--epochs <n>', 'passes over the training set').argParser(positiveInt).default(1), 'EPOCHS'))
+    .addOption(env(new Option('--batch-size <n>', "global batch size (default: the model's, else 128)").argParser(positiveInt), 'BATCH_SIZE'))
+    .addOption(env(new Option('--optimizer <name>', "optimizer (default: the model's, else adam)").choices(OPTIMIZER_NAMES), 'OPTIMIZER'))
+    .addOption(env(new Option('--lr <rate>', "learning rate (default: the model's, else 1e-3)").argParser(positiveFloat), 'LR'))
+    .addOption(env(new Option('--momentum <m>', 'SGD momentum').argParser(nonNegativeFloat), 'MOMENTUM'))
+    .addOption(env(new Option('--nesterov', 'SGD with Nesterov momentum'), 'NESTEROV'))
+    .addOption(env(new Option('--weight-decay <wd>', 'weight decay (L2 for sgd/adam, decoupled for adamw)').argParser(nonNegativeFloat), 'WEIGHT_DECAY'))
+    .addOption(env(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULE_NAMES).default('constant'), 'SCHEDULE'))
+    .addOption(env(new Option('--warmup-steps <n>', 'linear learning-rate warm-up steps').argParser(nonNegativeInt).default(0), 'WARMUP_STEPS'))
+    .addOption(env(new Option('--clip-norm <norm>', 'clip gradients to this global L2 norm').argParser(positiveFloat), 'CLIP_NORM'))
+    .addOption(env(new Option('--label-smoothing <eps>', 'label smoothing of the cross-entropy target').argParser(fraction).default(0), 'LABEL_SMOOTHING'))
+    .addOption(env(new Option('--seed <n>', 'seed of every random choice').argParser(integer).default(1), 'SEED'))
+    .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(positiveInt), 'MAX_STEPS'))
+    .addOption(env(new Option('--train-samples <n>', 'train on the first n training samples only').argParser(positiveInt), 'TRAIN_SAMPLES'))
+    .addOption(env(new Option('--save <file>', 'write the trained parameters here (safetensors)'), 'SAVE'))
+    .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here'), 'SUMMARY_JSON'));
+}
+
+export function trainConfigFrom(flags: TrainFlags): TrainConfig {
+  const model = resolveModelSpec(flags.model);
+  return {
+    model,
+    dataset: flags.dataset,
+    dataDir: flags.dataDir,
+    epochs: flags.epochs,
+    batchSize: flags.batchSize ?? model.defaults?.batchSize ?? 128,
+    optimizer: flags.optimizer ?? model.defaults?.optimizer ?? 'adam',
+    lr: flags.lr ?? model.defaults?.lr ?? 1e-3,
+    momentum: flags.momentum,
+    nesterov: flags.nesterov,
+    weightDecay: flags.weightDecay ?? model.defaults?.weightDecay,
+    schedule: flags.schedule,
+    warmupSteps: flags.warmupSteps,
+    clipNorm: flags.clipNorm,
+    labelSmoothing: flags.labelSmoothing,
+    seed: flags.seed,
+    maxSteps: flags.maxSteps,
+    trainSamples: flags.trainSamples,
+    save: flags.save,
+  };
+}
+
+export function trainCommand(out: Output, interactive: boolean): Command {
+  const cmd = new Command('train').description('train a model in this process');
+  addTrainingOptions(cmd);
+  cmd.action(async (flags: TrainFlags) => {
+    const config = trainConfigFrom(flags);
+    out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}`);
+    const { summary } = await trainSingleProcess(config, createReporter(out, interactive));
+    out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
+    if (config.save) out.write(`saved parameters to ${config.save}`);
+    if (flags.summaryJson) {
+      await writeFile(flags.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+      out.write(`wrote summary to ${flags.summaryJson}`);
+    }
+  });
+  return cmd;
+}

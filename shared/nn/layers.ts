@@ -1,0 +1,126 @@
+/** Basic layers: Linear, Sequential, Flatten, Dropout and the activation modules. */
+
+import { dropout } from '../ops/dropout.js';
+import { gelu, geluTanh, leakyRelu, relu, sigmoid, softmax, tanh } from '../ops/activations.js';
+import { flatten } from '../ops/layout.js';
+import { linear } from '../ops/matmul.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Rng } from '../util/random.js';
+import { kaimingUniform, uniformTensor, xavierUniform } from './init.js';
+import { Module } from './module.js';
+
+export type LinearInit = 'default' | 'kaiming' | 'xavier';
+
+export interface LinearOptions {
+  readonly bias?: boolean;
+  /**
+   * 'default' is PyTorch's nn.Linear reset: kaiming_uniform(a=√5) for the weight, i.e.
+   * U(±1/√in), and U(±1/√in) for the bias. 'kaiming' is He for ReLU; 'xavier' is Glorot; both zero the bias.
+   */
+  readonly init?: LinearInit;
+}
+
+/** y = x·Wᵀ + b, W stored [out, in] as in PyTorch. */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, options: LinearOptions = {}) {
+    super();
+    for (const [n, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
+      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`Linear: ${n} must be a positive integer, got ${v}`);
+    }
+    const shape = [outFeatures, inFeatures];
+    const init = options.init ?? 'default';
+    const w = init === 'xavier' ? xavierUniform(shape, rng) : init === 'kaiming' ? kaimingUniform(shape, rng, 'relu') : kaimingUniform(shape, rng);
+    this.weight = this.registerParameter('weight', w);
+    if (options.bias ?? true) {
+      const b = init === 'default' ? uniformTensor([outFeatures], 1 / Math.sqrt(inFeatures), rng) : uniformTensor([outFeatures], 0, rng);
+      this.bias = this.registerParameter('bias', b);
+    } else this.bias = null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+/** Runs its children in order; they are named "0", "1", … as in torch.nn.Sequential. */
+export class Sequential extends Module {
+  readonly layers: readonly Module[];
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+    this.layers = layers;
+  }
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const m of this.layers) h = m.forward(h);
+    return h;
+  }
+}
+
+export class Flatten extends Module {
+  constructor(readonly startAxis = 1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return flatten(x, this.startAxis);
+  }
+}
+
+/** Inverted dropout: zeroes with probability p in training and scales the rest by 1/(1−p). */
+export class Dropout extends Module {
+  constructor(readonly p: number, private readonly rng: Rng) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    return this.training ? dropout(x, this.p, this.rng) : x;
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return leakyRelu(x, this.negativeSlope);
+  }
+}
+
+export class GELU extends Module {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return this.approximate === 'tanh' ? geluTanh(x) : gelu(x);
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+}
+
+export class Softmax extends Module {
+  constructor(readonly axis = -1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return softmax(x, this.axis);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Single-process training: the reference that distributed runs must reproduce. Each step draws the
+ * next batch of a seeded per-epoch permutation, computes gradients, optionally clips them, sets the
+ * scheduled learning rate and steps the optimizer. Evaluation on the test split ends each epoch.
+ */
+
+import { performance } from 'node:perf_hooks';
+import { saveCheckpoint } from '../checkpoint/checkpoint.js';
+import { SubsetDataset, type Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/registry.js';
+import { BatchSampler } from '../data/sampler.js';
+import { buildModel, type ModelSpec } from '../nn/spec.js';
+import type { Module } from '../nn/module.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
+import { Rng } from '../util/random.js';
+import { computeGradients, evaluate, type EvalResult } from './classify.js';
+import { attachGrads, paramSlots } from './params.js';
+
+export interface TrainConfig {
+  readonly model: ModelSpec;
+  readonly dataset: string;
+  readonly dataDir?: string;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly optimizer: OptimizerName;
+  readonly lr: number;
+  readonly momentum?: number;
+  readonly nesterov?: boolean;
+  readonly weightDecay?: number;
+  readonly schedule: ScheduleName;
+  readonly warmupSteps: number;
+  readonly clipNorm?: number;
+  readonly labelSmoothing: number;
+  readonly seed: number;
+  readonly maxSteps?: number;
+  /** Train on the first N samples of the training split only (quick runs and tests). */
+  readonly trainSamples?: number;
+  readonly save?: string;
+}
+
+export interface StepEvent {
+  readonly epoch: number;
+  readonly step: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly loss: number;
+  readonly samplesPerSecond: number;
+  readonly lr: number;
+}
+
+export interface EpochEvent {
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly test: EvalResult;
+  readonly seconds: number;
+}
+
+export interface TrainReporter {
+  step(event: StepEvent): void;
+  epoch(event: EpochEvent): void;
+}
+
+export interface TrainSummary {
+  readonly testAccuracy: number;
+  readonly testLoss: number;
+  /** Mean training loss over the last epoch trained (partial if --max-steps cut it). */
+  readonly trainLoss: number;
+  readonly steps: number;
+  readonly samples: number;
+  readonly wallSeconds: number;
+}
+
+/** The first `n` samples of `ds` (all of it when n is undefined or too large). */
+function limit(ds: Dataset, n: number | undefined): Dataset {
+  if (n === undefined || n >= ds.size) return ds;
+  return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
+}
+
+export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
+  const started = performance.now();
+  const data = openDataset(config.dataset, { dataDir: config.dataDir });
+  const train = limit(data.train, config.trainSamples);
+  const rng = new Rng(config.seed);
+  const { model } = buildModel(config.model, rng);
+  const slots = paramSlots(model);
+  const optimizer = createOptimizer(config.optimizer, slots, {
+    lr: config.lr,
+    momentum: config.momentum,
+    nesterov: config.nesterov,
+    weightDecay: config.weightDecay,
+  });
+  const sampler = new BatchSampler({ size: train.size, batchSize: config.batchSize, seed: config.seed });
+  const plannedSteps = Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);
+  const schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: plannedSteps, warmupSteps: config.warmupSteps || undefined });
+  const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+
+  let step = 0;
+  let samples = 0;
+  let lastTrainLoss = NaN;
+  let test: EvalResult = { loss: NaN, accuracy: NaN, samples: 0 };
+  model.train();
+  for (let epoch = 0; epoch < config.epochs && step < plannedSteps; epoch++) {
+    const epochStart = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let windowStart = performance.now();
+    let windowSamples = 0;
+    for (const indices of sampler.epoch(epoch)) {
+      if (step >= plannedSteps) break;
+      const batch = train.batch(indices, buffers);
+      const result = computeGradients(model, batch, config.labelSmoothing);
+      attachGrads(model, slots);
+      if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
+      optimizer.lr = schedule.lrAt(step);
+      optimizer.step();
+      step++;
+      samples += batch.size;
+      lossSum += result.loss * batch.size;
+      correct += result.correct;
+      seen += batch.size;
+      windowSamples += batch.size;
+      const now = performance.now();
+      reporter.step({
+        epoch,
+        step,
+        stepsPerEpoch: sampler.numBatches,
+        totalSteps: plannedSteps,
+        loss: result.loss,
+        samplesPerSecond: (windowSamples * 1000) / Math.max(now - windowStart, 1e-3),
+        lr: optimizer.lr,
+      });
+      if (now - windowStart > 2000) {
+        windowStart = now;
+        windowSamples = 0;
+      }
+    }
+    lastTrainLoss = lossSum / seen;
+    test = evaluate(model, data.test);
+    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, seconds: (performance.now() - epochStart) / 1000 });
+  }
+
+  if (config.save) {
+    await saveCheckpoint(config.save, {
+      params: model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: p.dataSync() as Float32Array })),
+      meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed },
+    });
+  }
+  const summary: TrainSummary = {
+    testAccuracy: test.accuracy,
+    testLoss: test.loss,
+    trainLoss: lastTrainLoss,
+    steps: step,
+    samples,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+  return { summary, model };
+}
