@@ -1,0 +1,6 @@
+/** Checkpoint files: the safetensors codec, atomic writes, and save/load of a training state. */
+
+export { CheckpointFormatError } from './errors.js';
+export { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type SafeArray, type SafeDtype, type SafeTensor } from './safetensors.js';
+export { writeFileAtomic } from './atomic.js';
+export { loadCheckpoint, saveCheckpoint, type CheckpointContents, type CheckpointParam, type LoadedCheckpoint } from './checkpoint.js';

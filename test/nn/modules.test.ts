@@ -1,0 +1,100 @@
+// Modules: PyTorch-style naming and layouts, state dicts, initialisation, gradient checks of layers.
+import { describe, expect, it } from 'vitest';
+import { Dropout, Linear, Sequential, ReLU, buildModel, parseModelSpec, PRESETS, kaimingNormal, xavierUniform } from '../../shared/nn/index.js';
+import * as F from '../../shared/ops/index.js';
+import { Rng } from '../../shared/util/random.js';
+import { gradcheck, randInput } from '../helpers/gradcheck.js';
+
+function meanSquare(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return s / a.length;
+}
+
+describe('Linear and Sequential', () => {
+  it('names parameters like torch.nn.Sequential and stores weight as [out, in]', () => {
+    const { model } = buildModel(PRESETS.mlp, new Rng(1));
+    const names = model.namedParameters().map(([n, p]) => `${n}:${p.shape.join('x')}`);
+    expect(names).toEqual(['1.weight:256x784', '1.bias:256', '3.weight:128x256', '3.bias:128', '5.weight:10x128', '5.bias:10']);
+    expect(model.parameterCount()).toBe(784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  });
+  it('initialises like PyTorch: weights and biases in ±1/√in, seeded', () => {
+    const a = new Linear(400, 50, new Rng(7));
+    const b = new Linear(400, 50, new Rng(7));
+    expect([...a.weight.dataSync()]).toEqual([...b.weight.dataSync()]);
+    const bound = 1 / Math.sqrt(400);
+    const w = a.weight.dataSync();
+    expect(Math.max(...w)).toBeLessThanOrEqual(bound);
+    expect(Math.min(...w)).toBeGreaterThanOrEqual(-bound);
+    // The variance of U(±b) is b²/3.
+    const variance = meanSquare(w);
+    expect(variance).toBeCloseTo((bound * bound) / 3, 4);
+  });
+  it('kaiming and xavier have their stated variances', () => {
+    const k = kaimingNormal([200, 300], new Rng(1)).dataSync();
+    expect(meanSquare(k)).toBeCloseTo(2 / 300, 3);
+    const x = xavierUniform([200, 300], new Rng(2)).dataSync();
+    expect(meanSquare(x)).toBeCloseTo(2 / 500, 3);
+  });
+  it('gradient-checks a Linear layer in float64', () => {
+    const layer = new Linear(3, 4, new Rng(1));
+    const w = F.tensor(Float64Array.from(layer.weight.dataSync()), [4, 3], { requiresGrad: true });
+    const b = F.tensor(Float64Array.from(layer.bias!.dataSync()), [4], { requiresGrad: true });
+    gradcheck((x, wt, bt) => F.relu(F.linear(x, wt, bt)), [randInput([5, 3], 2), w, b]);
+  });
+  it('stateDict round-trips into a fresh model and keeps storage identity', () => {
+    const a = new Sequential(new Linear(3, 4, new Rng(1)), new ReLU(), new Linear(4, 2, new Rng(2)));
+    const b = new Sequential(new Linear(3, 4, new Rng(3)), new ReLU(), new Linear(4, 2, new Rng(4)));
+    const storage = b.parameters()[0].dataSync();
+    b.loadStateDict(a.stateDict());
+    expect(b.parameters()[0].dataSync()).toBe(storage);
+    for (const [n, p] of a.stateDict()) expect([...b.stateDict().get(n)!.dataSync()]).toEqual([...p.dataSync()]);
+  });
+  it('loadStateDict names missing, unexpected and mismatched entries', () => {
+    const m = new Sequential(new Linear(3, 4, new Rng(1)));
+    const state = new Map([
+      ['0.weight', { shape: [4, 2], value: new Float32Array(8) }],
+      ['0.extra', { shape: [1], value: new Float32Array(1) }],
+    ]);
+    expect(() => m.loadStateDict(state)).toThrow(/missing 0\.bias; unexpected 0\.extra; shape mismatch 0\.weight: \[4, 2\] vs \[4, 3\]/);
+  });
+});
+
+describe('Dropout', () => {
+  it('zeroes about p of the activations in training, scales the rest, and is the identity in eval', () => {
+    const d = new Dropout(0.25, new Rng(5));
+    const x = F.ones([10000]);
+    const y = d.forward(x).dataSync();
+    const zeros = y.filter((v) => v === 0).length;
+    expect(zeros / y.length).toBeGreaterThan(0.23);
+    expect(zeros / y.length).toBeLessThan(0.27);
+    expect(y.find((v) => v !== 0)).toBeCloseTo(1 / 0.75, 6);
+    d.eval();
+    expect(d.forward(x)).toBe(x);
+  });
+  it('passes the gradient through the kept units only', () => {
+    const d = new Dropout(0.5, new Rng(9));
+    const x = F.tensor(new Float32Array(100).fill(1), [100], { requiresGrad: true });
+    const y = d.forward(x);
+    F.sum(y).backward();
+    expect([...x.grad!.dataSync()]).toEqual([...y.dataSync()]);
+  });
+});
+
+describe('model specs', () => {
+  it('rejects unknown layers and bad fields naming the path', () => {
+    expect(() => parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'conv9' }] })).toThrow(/layers\.0/);
+    expect(() => parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'linear', out: -3 }] })).toThrow(/layers\.0\.out/);
+  });
+  it('fails before training when shapes do not fit, naming the layer and shape', () => {
+    const spec = parseModelSpec({ name: 'x', input: [1, 28, 28], layers: [{ type: 'linear', out: 10 }] });
+    expect(() => buildModel(spec, new Rng(1))).toThrow(/layer 0 \(linear\) needs a flat input, got \[1, 28, 28\]/);
+  });
+  it('builds the same parameters from the same seed', () => {
+    const a = buildModel(PRESETS.mlp, new Rng(3)).model.parameters()[0].dataSync();
+    const b = buildModel(PRESETS.mlp, new Rng(3)).model.parameters()[0].dataSync();
+    const c = buildModel(PRESETS.mlp, new Rng(4)).model.parameters()[0].dataSync();
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+  });
+});
