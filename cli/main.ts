@@ -1,6 +1,9 @@
 /** The `meshgrad` command line: parses argv and dispatches to the subcommands. */
 
 import { Command, CommanderError } from 'commander';
+import { coordinatorCommand } from '../coordinator/command.js';
+import { workerCommand } from '../worker/command.js';
+import { localCommand } from './local-command.js';
 import { trainCommand } from './train-command.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -10,7 +13,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  program.addCommand(trainCommand(out, Boolean(process.stdout.isTTY)));
+  const interactive = Boolean(process.stdout.isTTY);
+  program.addCommand(trainCommand(out, interactive));
+  program.addCommand(coordinatorCommand(out, interactive));
+  program.addCommand(workerCommand(Boolean(process.stderr.isTTY)));
+  program.addCommand(localCommand(out, interactive));
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync([...argv]);

@@ -10,7 +10,7 @@ import { trainSingleProcess, type TrainConfig } from '../shared/train/single-pro
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
 import { createReporter, type Output } from './progress.js';
 
-interface TrainFlags {
+export interface TrainFlags {
   model: string;
   dataset: string;
   dataDir?: string;

@@ -1,0 +1,81 @@
+/**
+ * `meshgrad local`: the whole system on one machine — a coordinator in this process and N worker
+ * processes (real OS processes on real sockets on 127.0.0.1), one progress view, and everything
+ * stopped together on Ctrl-C.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Command, Option } from 'commander';
+import { addCoordinatorOptions, coordinatorConfigFrom, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
+import { packageRoot } from '../shared/util/paths.js';
+import { positiveInt } from './flags.js';
+import type { Output } from './progress.js';
+
+interface LocalFlags extends CoordinatorFlags {
+  workers: number;
+  workerLogLevel: string;
+}
+
+function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output): ChildProcess {
+  const bin = join(packageRoot(), 'bin', 'meshgrad.js');
+  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2'], {
+    // The token travels in the environment, not argv, so `ps` does not show it.
+    env: { ...process.env, MESHGRAD_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) createInterface({ input: stream }).on('line', (line) => out.write(`[${name}] ${line}`));
+  }
+  return child;
+}
+
+async function stopChildren(children: ChildProcess[], graceMs: number): Promise<void> {
+  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+          c.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          if (c.exitCode !== null || c.signalCode !== null) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }),
+    ),
+  );
+}
+
+export function localCommand(out: Output, interactive: boolean): Command {
+  const cmd = new Command('local').description('run a coordinator and N worker processes on this machine');
+  addCoordinatorOptions(cmd);
+  cmd
+    .addOption(new Option('--workers <n>', 'worker processes to start').argParser(positiveInt).default(2).env('MESHGRAD_WORKERS'))
+    .addOption(new Option('--worker-log-level <level>', 'log level of the workers').choices(['debug', 'info', 'warn', 'error']).default('warn'));
+  // Locally the coordinator listens on loopback, on any free port, with a fresh random token.
+  cmd.setOptionValueWithSource('host', '127.0.0.1', 'default');
+  cmd.setOptionValueWithSource('port', 0, 'default');
+  cmd.action(async (flags: LocalFlags) => {
+    const token = flags.token ?? randomBytes(24).toString('base64url');
+    const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
+    const config = coordinatorConfigFrom(flags, { token, minWorkers });
+    const children: ChildProcess[] = [];
+    out.write(`local run: ${flags.workers} worker process(es), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}`);
+    try {
+      const summary = await runCoordinator(config, out, interactive, flags.logLevel, (c) => {
+        out.write(`coordinator listening on ${c.url}`);
+        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out));
+      });
+      await reportSummary(out, summary, config.save, flags.summaryJson);
+    } finally {
+      await stopChildren(children, 5000);
+    }
+  });
+  return cmd;
+}

@@ -1,0 +1,114 @@
+/** `meshgrad coordinator`: serve a distributed run to workers that connect over WebSocket. */
+
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
+import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
+import { createReporter, type Output } from '../cli/progress.js';
+import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
+import type { CoordinatorConfig } from './config.js';
+import { Coordinator, type CoordinatorSummary } from './coordinator.js';
+
+export interface CoordinatorFlags extends TrainFlags {
+  host: string;
+  port: number;
+  token?: string;
+  minWorkers: number;
+  stepTimeout: number;
+  heartbeat: number;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  sendSamples?: boolean;
+  balance: 'throughput' | 'even';
+  logLevel: LogLevel;
+}
+
+const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
+
+export function addCoordinatorOptions(cmd: Command): Command {
+  return addTrainingOptions(cmd)
+    .addOption(env(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'), 'HOST'))
+    .addOption(env(new Option('--port <n>', 'port to listen on (0: any free port)').argParser(nonNegativeInt).default(7070), 'PORT'))
+    .addOption(env(new Option('--token <secret>', 'shared token workers must present (required)'), 'TOKEN'))
+    .addOption(env(new Option('--min-workers <n>', 'workers needed before training starts or continues').argParser(positiveInt).default(1), 'MIN_WORKERS'))
+    .addOption(env(new Option('--step-timeout <seconds>', 'drop a worker that has not returned its shard after this long').argParser(positiveFloat).default(30), 'STEP_TIMEOUT'))
+    .addOption(env(new Option('--heartbeat <seconds>', 'heartbeat interval').argParser(positiveFloat).default(5), 'HEARTBEAT'))
+    .addOption(env(new Option('--checkpoint-dir <dir>', 'write checkpoints here (latest.safetensors)'), 'CHECKPOINT_DIR'))
+    .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
+    .addOption(env(new Option('--resume', "continue from --checkpoint-dir's latest checkpoint"), 'RESUME'))
+    .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
+    .addOption(env(new Option('--balance <mode>', 'split batches by measured worker throughput or evenly').choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
+    .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
+}
+
+export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
+  const token = overrides.token !== undefined ? overrides.token : flags.token;
+  if (!token) throw new Error('a token is required: pass --token or set MESHGRAD_TOKEN');
+  if (flags.resume && !flags.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
+  return {
+    ...trainConfigFrom(flags),
+    host: flags.host,
+    port: flags.port,
+    token,
+    minWorkers: flags.minWorkers,
+    stepTimeoutMs: flags.stepTimeout * 1000,
+    heartbeatMs: flags.heartbeat * 1000,
+    checkpointDir: flags.checkpointDir,
+    checkpointEvery: flags.checkpointEvery,
+    resume: flags.resume ?? false,
+    sendSamples: flags.sendSamples ?? false,
+    balance: flags.balance,
+    ...overrides,
+  };
+}
+
+/** Runs a coordinator until the run ends or SIGINT/SIGTERM stops it; returns its summary. */
+export async function runCoordinator(
+  config: CoordinatorConfig,
+  out: Output,
+  interactive: boolean,
+  logLevel: LogLevel,
+  onListening?: (c: Coordinator) => void | Promise<void>,
+): Promise<CoordinatorSummary> {
+  const log = createCliLogger({ role: 'coordinator', level: logLevel, json: !interactive });
+  const coordinator = await Coordinator.start(config, createReporter(out, interactive), log);
+  let signals = 0;
+  // The first signal stops at the next step boundary (with a checkpoint); a second one forces out.
+  const stop = (): void => {
+    if (++signals > 1) process.exit(130);
+    coordinator.requestStop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await onListening?.(coordinator);
+    return await coordinator.run();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await coordinator.close();
+  }
+}
+
+export async function reportSummary(out: Output, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined): Promise<void> {
+  if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
+  else out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s with ${summary.workersJoined} worker(s)`);
+  if (summary.checkpoint) out.write(`checkpoint: ${summary.checkpoint}`);
+  if (save) out.write(`saved parameters to ${save}`);
+  if (summaryJson) {
+    await writeFile(summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+    out.write(`wrote summary to ${summaryJson}`);
+  }
+}
+
+export function coordinatorCommand(out: Output, interactive: boolean): Command {
+  const cmd = new Command('coordinator').description('coordinate a distributed run: shard data, average gradients, step the optimizer');
+  addCoordinatorOptions(cmd);
+  cmd.action(async (flags: CoordinatorFlags) => {
+    const config = coordinatorConfigFrom(flags);
+    const summary = await runCoordinator(config, out, interactive, flags.logLevel);
+    await reportSummary(out, summary, config.save, flags.summaryJson);
+  });
+  return cmd;
+}

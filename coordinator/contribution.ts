@@ -1,0 +1,43 @@
+/**
+ * Turning a worker's `gradients` message into a contribution, or refusing it with the protocol
+ * error that names what is wrong. Nothing here touches the run's state: a refused message leaves
+ * the parameters exactly as they were.
+ */
+
+import { ProtocolError } from '../shared/protocol/errors.js';
+import type { GradientsMessage } from '../shared/protocol/messages.js';
+import { fromWireFloat32 } from '../shared/protocol/wire-tensor.js';
+import type { Shape } from '../shared/tensor/shape.js';
+import type { Contribution } from './aggregate.js';
+
+export interface ParamInfo {
+  readonly name: string;
+  readonly shape: Shape;
+}
+
+function allFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number): Contribution & { loss: number; correct: number } {
+  if (msg.samples !== expectedSamples) {
+    throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
+  }
+  if (msg.correct > msg.samples) throw new ProtocolError('BAD_MESSAGE', `gradients claim ${msg.correct} correct of ${msg.samples} samples`);
+  if (!Number.isFinite(msg.loss)) throw new ProtocolError('NON_FINITE', `loss is ${msg.loss}`);
+  if (msg.grads.length !== params.length) {
+    throw new ProtocolError('BAD_SHAPE', `expected ${params.length} gradient tensors (one per parameter), got ${msg.grads.length}`);
+  }
+  const grads = msg.grads.map((t, i) => {
+    const p = params[i];
+    if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+      throw new ProtocolError('BAD_SHAPE', `gradient ${i} (${p.name}) has shape [${t.shape.join(', ')}], the parameter is [${p.shape.join(', ')}]`);
+    }
+    const g = fromWireFloat32(t, `gradient ${i} (${p.name})`);
+    const bad = allFinite(g);
+    if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
+    return g;
+  });
+  return { samples: msg.samples, grads, loss: msg.loss, correct: msg.correct };
+}

@@ -1,0 +1,477 @@
+/**
+ * The coordinator: owns the authoritative parameters, the optimizer and the data cursor, and runs
+ * synchronous data-parallel SGD over whatever workers are connected. Each step it cuts the next
+ * global batch (the same seeded order as single-process training) into shards, one per active
+ * worker, waits for every shard's gradient — redoing the shards of workers that fail — averages
+ * them weighted by sample count, steps the optimizer once and sends the new parameters to all.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
+import { SubsetDataset, type Dataset } from '../shared/data/dataset.js';
+import { openDataset } from '../shared/data/registry.js';
+import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
+import type { Module } from '../shared/nn/module.js';
+import { buildModel } from '../shared/nn/spec.js';
+import { clipGradNorm } from '../shared/optim/clip.js';
+import { createOptimizer, createSchedule } from '../shared/optim/factory.js';
+import type { LrSchedule } from '../shared/optim/schedule.js';
+import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import { ProtocolError } from '../shared/protocol/errors.js';
+import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
+import { toWire } from '../shared/protocol/wire-tensor.js';
+import { evaluate, type EvalResult } from '../shared/train/classify.js';
+import { paramSlots } from '../shared/train/params.js';
+import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
+import { deferred, type Deferred } from '../shared/util/deferred.js';
+import type { Logger } from '../shared/util/log.js';
+import { Rng } from '../shared/util/random.js';
+import { averageInto } from './aggregate.js';
+import type { CoordinatorConfig } from './config.js';
+import { decodeContribution, type ParamInfo } from './contribution.js';
+import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
+import { StepRound, type Shard } from './step-round.js';
+import { Transport, type Connection } from './transport.js';
+import { MAX_CONSECUTIVE_REJECTS, WorkerLink } from './worker-link.js';
+
+export interface CoordinatorSummary extends TrainSummary {
+  /** Workers active at the end of the run. */
+  readonly workers: number;
+  /** Workers that joined over the whole run. */
+  readonly workersJoined: number;
+  readonly interrupted: boolean;
+  readonly checkpoint: string | null;
+}
+
+/** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
+export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005 } as const;
+
+function limitDataset(ds: Dataset, n: number | undefined): Dataset {
+  if (n === undefined || n >= ds.size) return ds;
+  return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
+}
+
+export class Coordinator {
+  readonly runId: string;
+  private transport!: Transport;
+  private readonly model: Module;
+  private readonly slots: ParamSlot[];
+  private readonly paramInfo: ParamInfo[];
+  private readonly optimizer: Optimizer;
+  private readonly schedule: LrSchedule;
+  private readonly sampler: BatchSampler;
+  private readonly train: Dataset;
+  private readonly test: Dataset;
+  private readonly plannedSteps: number;
+  private readonly workers = new Map<number, WorkerLink>();
+  private workersJoined = 0;
+  private round: StepRound | null = null;
+  private roundDone: Deferred<void> | null = null;
+  private membershipChanged: Deferred<void> = deferred();
+  private stopRequested = false;
+  private stopSignal: Deferred<void> = deferred();
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private cursor: RunCursor = { epoch: 0, batch: 0, step: 0, version: 0, samples: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
+  private sampleBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
+  /** Per-epoch use count of every training sample, when auditing. */
+  readonly sampleUsage = new Map<number, Uint16Array>();
+
+  private constructor(
+    private readonly config: CoordinatorConfig,
+    private readonly reporter: TrainReporter,
+    private readonly log: Logger,
+  ) {
+    this.runId = randomUUID();
+    const data = openDataset(config.dataset, { dataDir: config.dataDir });
+    this.train = limitDataset(data.train, config.trainSamples);
+    this.test = data.test;
+    // The same initialisation as single-process training with this seed.
+    this.model = buildModel(config.model, new Rng(config.seed)).model;
+    this.slots = paramSlots(this.model);
+    this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
+    this.optimizer = createOptimizer(config.optimizer, this.slots, {
+      lr: config.lr,
+      momentum: config.momentum,
+      nesterov: config.nesterov,
+      weightDecay: config.weightDecay,
+    });
+    this.sampler = new BatchSampler({ size: this.train.size, batchSize: config.batchSize, seed: config.seed });
+    this.plannedSteps = Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
+    this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
+  }
+
+  /** Builds the run and starts listening; training starts with `run()`. */
+  static async start(config: CoordinatorConfig, reporter: TrainReporter, log: Logger): Promise<Coordinator> {
+    const c = new Coordinator(config, reporter, log);
+    if (config.resume) await c.resume();
+    const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
+    c.transport = await Transport.listen(
+      // A gradients frame is one float32 per parameter plus a little framing; allow 2x and 1 MiB.
+      { host: config.host, port: config.port, token: config.token, maxPayload: 2 * paramBytes + (1 << 20), logger: log },
+      {
+        message: (conn, msg) => c.onMessage(conn, msg),
+        closed: (conn, code, reason) => c.onClosed(conn, code, reason),
+      },
+    );
+    log.info('coordinator listening', { url: c.transport.url, runId: c.runId, parameters: c.model.parameterCount(), minWorkers: config.minWorkers });
+    return c;
+  }
+
+  get url(): string {
+    return this.transport.url;
+  }
+
+  get port(): number {
+    return this.transport.port;
+  }
+
+  get activeWorkers(): WorkerLink[] {
+    return [...this.workers.values()].filter((w) => w.state === 'active');
+  }
+
+  /** The current parameters, by name (copies). */
+  parameters(): Map<string, Float32Array> {
+    return new Map(this.slots.map((s) => [s.name, s.value.slice()]));
+  }
+
+  private identity(): Omit<RunIdentity, 'runId'> {
+    const c = this.config;
+    return { model: c.model, dataset: c.dataset, seed: c.seed, batchSize: c.batchSize, optimizer: c.optimizer, trainSamples: c.trainSamples ?? null };
+  }
+
+  private async resume(): Promise<void> {
+    if (!this.config.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
+    const { cursor, runId } = await loadRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.identity());
+    this.cursor = cursor;
+    (this as { runId: string }).runId = runId;
+    this.log.info('resumed from checkpoint', { dir: this.config.checkpointDir, step: cursor.step, epoch: cursor.epoch + 1, batch: cursor.batch });
+  }
+
+  /** Asks the run to stop at the next step boundary (SIGINT/SIGTERM): checkpoint, tell workers, return. */
+  requestStop(): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    this.log.info('stop requested: finishing the current step');
+    this.stopSignal.resolve();
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  private onMessage(conn: Connection, msg: Message): void {
+    const link = this.workers.get(conn.id);
+    if (link) link.lastSeen = Date.now();
+    switch (msg.type) {
+      case 'join':
+        return this.onJoin(conn, msg);
+      case 'gradients':
+        if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
+        return this.onGradients(link, msg);
+      case 'heartbeat':
+        return;
+      case 'error':
+        this.log.warn('worker reported an error', { worker: link?.label ?? conn.id, code: msg.code, message: msg.message });
+        return;
+      case 'leave':
+        if (link) this.drop(link, `left (${msg.reason})`, 1000);
+        else conn.close(1000, 'bye');
+        return;
+      default:
+        throw new ProtocolError('UNEXPECTED', `a worker does not send '${msg.type}' messages`);
+    }
+  }
+
+  private onJoin(conn: Connection, msg: JoinMessage): void {
+    if (this.workers.has(conn.id)) throw new ProtocolError('UNEXPECTED', 'already joined');
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      conn.sendError('VERSION_MISMATCH', `protocol version ${msg.protocol} is not supported; the coordinator speaks version ${PROTOCOL_VERSION}`);
+      conn.send({ type: 'leave', reason: 'refused', message: `protocol version ${msg.protocol} != ${PROTOCOL_VERSION}` });
+      conn.close(CLOSE_CODES.refused, 'protocol version mismatch');
+      return;
+    }
+    if (this.stopRequested) {
+      conn.send({ type: 'leave', reason: 'shutdown', message: 'the coordinator is stopping' });
+      conn.close(CLOSE_CODES.shutdown, 'shutting down');
+      return;
+    }
+    const wantsSamples = this.config.sendSamples || !msg.capabilities.datasets.includes(this.config.dataset);
+    const link = new WorkerLink(conn, msg.name ?? '', wantsSamples, msg.capabilities.threads);
+    this.workers.set(conn.id, link);
+    this.workersJoined++;
+    conn.send({
+      type: 'welcome',
+      workerId: `w${conn.id}`,
+      runId: this.runId,
+      model: this.config.model,
+      dataset: this.config.dataset,
+      sendSamples: wantsSamples,
+      seed: this.config.seed,
+      labelSmoothing: this.config.labelSmoothing,
+      heartbeatMs: this.config.heartbeatMs,
+      version: this.cursor.version,
+      params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)),
+    });
+    this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
+    this.onMembershipChange();
+  }
+
+  private onGradients(link: WorkerLink, msg: GradientsMessage): void {
+    const round = this.round;
+    if (!round || msg.step !== round.step || msg.version !== round.version) {
+      throw new ProtocolError('STALE_STEP', `gradients for step ${msg.step} (version ${msg.version}); the current step is ${round ? `${round.step} (version ${round.version})` : 'none'}`);
+    }
+    const shard = round.find(msg.shard);
+    if (!shard || shard.status !== 'assigned' || shard.workerId !== link.id) {
+      throw new ProtocolError('NOT_ASSIGNED', `shard ${msg.shard} of step ${msg.step} is not assigned to this worker`);
+    }
+    let result;
+    try {
+      result = decodeContribution(msg, this.paramInfo, shard.indices.length);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
+      link.consecutiveRejects++;
+      this.log.warn('rejected a contribution', { worker: link.label, code: err.code, reason: err.message, step: msg.step });
+      link.conn.sendError(err.code, err.message, msg.step);
+      round.release(link.id, shard.id);
+      if (link.consecutiveRejects >= MAX_CONSECUTIVE_REJECTS) this.drop(link, `${link.consecutiveRejects} rejected contributions in a row`, CLOSE_CODES.misbehaving);
+      else this.dispatch();
+      return;
+    }
+    link.consecutiveRejects = 0;
+    link.stepsDone++;
+    link.recordThroughput(msg.samples, msg.computeMs);
+    shard.status = 'done';
+    shard.result = result;
+    if (round.complete) this.roundDone?.resolve();
+  }
+
+  private onClosed(conn: Connection, code: number, reason: string): void {
+    const link = this.workers.get(conn.id);
+    if (link && link.state === 'active') this.drop(link, `disconnected (${code}${reason ? ` ${reason}` : ''})`, null);
+  }
+
+  /** Removes a worker from the run; its unfinished shards are redone by the others. */
+  private drop(link: WorkerLink, why: string, closeCode: number | null): void {
+    if (link.state === 'dropped') return;
+    link.state = 'dropped';
+    this.workers.delete(link.id);
+    const released = this.round?.release(link.id) ?? 0;
+    this.log.warn('worker dropped', { worker: link.label, reason: why, redoneShards: released, active: this.activeWorkers.length });
+    if (closeCode !== null) link.conn.close(closeCode, why);
+    this.onMembershipChange();
+  }
+
+  private onMembershipChange(): void {
+    this.membershipChanged.resolve();
+    this.membershipChanged = deferred();
+    this.dispatch();
+  }
+
+  // ---- steps ----------------------------------------------------------------------------------
+
+  /** Sends the current round's pending shards to the active workers, if there are enough of them. */
+  private dispatch(): void {
+    const round = this.round;
+    if (!round || round.pending().length === 0) return;
+    const active = this.activeWorkers;
+    if (active.length < this.config.minWorkers || active.length === 0) return;
+    const measured = active.every((w) => w.throughput > 0);
+    const weights = active.map((w) => ({ id: w.id, weight: this.config.balance === 'throughput' && measured ? w.throughput : 1 }));
+    for (const shard of round.dispatch(weights, Date.now())) this.sendAssignment(round, shard);
+  }
+
+  private sendAssignment(round: StepRound, shard: Shard): void {
+    const link = this.workers.get(shard.workerId!);
+    if (!link) return;
+    const msg: AssignMessage = {
+      type: 'assign',
+      step: round.step,
+      version: round.version,
+      shard: shard.id,
+      indices: toWire(shard.indices, [shard.indices.length]),
+    };
+    if (link.wantsSamples) {
+      const batch = this.train.batch(shard.indices, this.sampleBuffers);
+      msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, [batch.size]) };
+    }
+    link.conn.send(msg);
+  }
+
+  private checkDeadlines(): void {
+    const round = this.round;
+    if (!round) return;
+    for (const shard of round.overdue(Date.now(), this.config.stepTimeoutMs)) {
+      const link = this.workers.get(shard.workerId!);
+      if (link) this.drop(link, `missed the step deadline (${this.config.stepTimeoutMs} ms) on step ${round.step}`, CLOSE_CODES.deadline);
+    }
+  }
+
+  /** Waits until at least --min-workers are active; false if a stop was requested meanwhile. */
+  private async awaitWorkers(): Promise<boolean> {
+    let said = false;
+    while (this.activeWorkers.length < this.config.minWorkers) {
+      if (this.stopRequested) return false;
+      if (!said) {
+        this.log.info('waiting for workers', { active: this.activeWorkers.length, minWorkers: this.config.minWorkers });
+        said = true;
+      }
+      await Promise.race([this.membershipChanged.promise, this.stopSignal.promise]);
+    }
+    return !this.stopRequested || this.round === null;
+  }
+
+  /** Runs one step's round to completion; false if it was abandoned (stop with no workers). */
+  private async runRound(round: StepRound): Promise<boolean> {
+    this.round = round;
+    this.roundDone = deferred();
+    try {
+      for (;;) {
+        if (!(await this.awaitWorkers())) return false;
+        this.dispatch();
+        if (round.complete) return true;
+        // Wait for completion, or for a membership change that leaves us short of workers.
+        const done = await Promise.race([this.roundDone.promise.then(() => true), this.membershipChanged.promise.then(() => false)]);
+        if (done || round.complete) return true;
+        if (this.stopRequested && this.activeWorkers.length < this.config.minWorkers) return false;
+      }
+    } finally {
+      this.round = null;
+      this.roundDone = null;
+    }
+  }
+
+  private broadcastParams(): void {
+    const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)) });
+    for (const w of this.activeWorkers) w.conn.sendFrame(frame);
+  }
+
+  private audit(epoch: number, indices: Int32Array): void {
+    let counts = this.sampleUsage.get(epoch);
+    if (!counts) this.sampleUsage.set(epoch, (counts = new Uint16Array(this.train.size)));
+    for (const i of indices) counts[i]++;
+  }
+
+  private async checkpoint(): Promise<string | null> {
+    if (!this.config.checkpointDir) return null;
+    const started = performance.now();
+    const path = await saveRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.cursor, { runId: this.runId, ...this.identity() });
+    this.log.info('checkpoint written', { path, step: this.cursor.step, ms: Math.round(performance.now() - started) });
+    return path;
+  }
+
+  /** Trains to the end (or until a stop is requested) and returns the summary. */
+  async run(): Promise<CoordinatorSummary> {
+    const started = performance.now();
+    this.deadlineTimer = setInterval(() => this.checkDeadlines(), 250);
+    this.heartbeatTimer = setInterval(() => {
+      for (const w of this.activeWorkers) w.conn.send({ type: 'heartbeat', time: Date.now() });
+    }, this.config.heartbeatMs);
+    let test: EvalResult = { loss: NaN, accuracy: NaN, samples: 0 };
+    let lastTrainLoss = NaN;
+    let interrupted = false;
+    try {
+      outer: for (let epoch = this.cursor.epoch; epoch < this.config.epochs && this.cursor.step < this.plannedSteps; epoch++) {
+        const epochStart = performance.now();
+        const order = this.sampler.shuffle ? epochPermutation(this.train.size, this.config.seed, epoch) : null;
+        const ranges = this.sampler.numBatches;
+        let windowStart = performance.now();
+        let windowSamples = 0;
+        for (let b = this.cursor.batch; b < ranges; b++) {
+          if (this.cursor.step >= this.plannedSteps) break;
+          if (this.stopRequested) {
+            interrupted = true;
+            break outer;
+          }
+          const start = b * this.config.batchSize;
+          const end = Math.min(start + this.config.batchSize, this.train.size);
+          const indices = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
+          const round = new StepRound(this.cursor.step, this.cursor.version, indices);
+          if (!(await this.runRound(round))) {
+            interrupted = true;
+            break outer;
+          }
+          const contributions = round.contributions();
+          averageInto(this.slots, contributions);
+          if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
+          this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
+          this.optimizer.step();
+          const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
+          const correct = contributions.reduce((s, c) => s + c.correct, 0);
+          if (this.config.auditSamples) for (const s of round.shards) if (s.status === 'done') this.audit(epoch, s.indices);
+          const c = this.cursor;
+          this.cursor = {
+            epoch,
+            batch: b + 1,
+            step: c.step + 1,
+            version: c.version + 1,
+            samples: c.samples + indices.length,
+            epochLossSum: c.epochLossSum + loss * indices.length,
+            epochCorrect: c.epochCorrect + correct,
+            epochSeen: c.epochSeen + indices.length,
+          };
+          this.broadcastParams();
+          windowSamples += indices.length;
+          const now = performance.now();
+          this.reporter.step({
+            epoch,
+            step: this.cursor.step,
+            stepsPerEpoch: ranges,
+            totalSteps: this.plannedSteps,
+            loss,
+            samplesPerSecond: (windowSamples * 1000) / Math.max(now - windowStart, 1e-3),
+            lr: this.optimizer.lr,
+          });
+          if (now - windowStart > 2000) {
+            windowStart = now;
+            windowSamples = 0;
+          }
+          if (this.config.checkpointEvery && this.cursor.step % this.config.checkpointEvery === 0) await this.checkpoint();
+        }
+        const c = this.cursor;
+        lastTrainLoss = c.epochLossSum / c.epochSeen;
+        test = evaluate(this.model, this.test);
+        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / c.epochSeen, test, seconds: (performance.now() - epochStart) / 1000 });
+        if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
+      }
+    } finally {
+      if (this.deadlineTimer) clearInterval(this.deadlineTimer);
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    }
+    const checkpoint = await this.checkpoint();
+    if (this.config.save) {
+      await saveCheckpoint(this.config.save, {
+        params: this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: p.dataSync() as Float32Array })),
+        meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId },
+      });
+    }
+    const reason = interrupted ? 'shutdown' : 'finished';
+    const remaining = this.activeWorkers;
+    for (const w of remaining) {
+      w.state = 'dropped'; // no longer part of a run; their disconnects are expected
+      w.conn.send({ type: 'leave', reason });
+      w.conn.close(interrupted ? CLOSE_CODES.shutdown : CLOSE_CODES.finished, reason);
+    }
+    return {
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
+      trainLoss: lastTrainLoss,
+      steps: this.cursor.step,
+      samples: this.cursor.samples,
+      wallSeconds: (performance.now() - started) / 1000,
+      workers: remaining.length,
+      workersJoined: this.workersJoined,
+      interrupted,
+      checkpoint,
+    };
+  }
+
+  /** Closes the server and every connection; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.deadlineTimer) clearInterval(this.deadlineTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.transport?.close();
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The coordinator's network edge: one HTTP server whose upgrade requests are authenticated (shared
+ * token, constant-time compare; 401 and no WebSocket otherwise) before `ws` takes them, with a
+ * frame size limit enforced by `ws` itself (maxPayload). Every inbound frame is decoded and
+ * validated here; a bad one is answered with an `error` message carrying a stable code and never
+ * reaches the training loop.
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { authorize } from '../shared/protocol/auth.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
+import { ProtocolError, type ErrorCode } from '../shared/protocol/errors.js';
+import type { Message } from '../shared/protocol/messages.js';
+import type { Logger } from '../shared/util/log.js';
+
+export interface Connection {
+  readonly id: number;
+  readonly remote: string;
+  send(message: Message): void;
+  /** Sends an already encoded frame (to encode a broadcast once). */
+  sendFrame(frame: Buffer): void;
+  sendError(code: ErrorCode, message: string, step?: number): void;
+  close(code: number, reason: string): void;
+  readonly open: boolean;
+}
+
+export interface TransportHandlers {
+  message(conn: Connection, message: Message, bytes: number): void;
+  closed(conn: Connection, code: number, reason: string): void;
+  /** A frame that failed to decode or validate (already answered with an error). */
+  rejected?(conn: Connection, error: ProtocolError): void;
+  /** Plain HTTP requests (health, metrics); return false to answer 404. */
+  http?(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string | null;
+  readonly maxPayload: number;
+  readonly logger: Logger;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+class WsConnection implements Connection {
+  constructor(readonly id: number, readonly remote: string, private readonly ws: WebSocket) {}
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+  send(message: Message): void {
+    this.sendFrame(encodeMessage(message));
+  }
+  sendFrame(frame: Buffer): void {
+    if (this.open) this.ws.send(frame, { binary: true });
+  }
+  sendError(code: ErrorCode, message: string, step?: number): void {
+    this.send(step === undefined ? { type: 'error', code, message } : { type: 'error', code, message, step });
+  }
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+  }
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+export class Transport {
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Set<WsConnection>();
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(private readonly options: TransportOptions, private readonly handlers: TransportHandlers) {
+    this.server = createServer((req, res) => {
+      if (!handlers.http?.(req, res)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+  }
+
+  static async listen(options: TransportOptions, handlers: TransportHandlers): Promise<Transport> {
+    const t = new Transport(options, handlers);
+    await new Promise<void>((resolve, reject) => {
+      t.server.once('error', reject);
+      t.server.listen(options.port, options.host, () => {
+        t.server.off('error', reject);
+        resolve();
+      });
+    });
+    return t;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return `ws://${host}:${this.port}`;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.closed) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (!authorize(req, this.options.token)) {
+      this.options.logger.warn('connection refused: bad or missing token', { remote: req.socket.remoteAddress });
+      const body = 'bad or missing token\n';
+      socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const conn = new WsConnection(this.nextId++, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, ws);
+    this.connections.add(conn);
+    ws.on('message', (data, isBinary) => {
+      const frame = toBuffer(data);
+      let message: Message;
+      try {
+        if (!isBinary) throw new ProtocolError('UNDECODABLE', 'text frames are not part of the protocol; send binary msgpack');
+        message = decodeMessage(frame);
+      } catch (err) {
+        const pe = err instanceof ProtocolError ? err : new ProtocolError('UNDECODABLE', String(err));
+        this.options.logger.warn('rejected a frame', { connection: conn.id, code: pe.code, reason: pe.message });
+        conn.sendError(pe.code, pe.message);
+        this.handlers.rejected?.(conn, pe);
+        return;
+      }
+      try {
+        this.handlers.message(conn, message, frame.byteLength);
+      } catch (err) {
+        // A handler bug must not take the coordinator down with it; the peer learns of it.
+        const pe = err instanceof ProtocolError ? err : null;
+        if (pe) {
+          conn.sendError(pe.code, pe.message);
+          this.handlers.rejected?.(conn, pe);
+        } else {
+          this.options.logger.error('internal error handling a message', { connection: conn.id, error: String((err as Error).stack ?? err) });
+          conn.sendError('UNEXPECTED', 'internal error handling this message');
+        }
+      }
+    });
+    ws.on('error', (err) => {
+      // ws reports oversize frames (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH) and protocol violations here,
+      // then closes the socket with 1009 / 1002.
+      this.options.logger.warn('websocket error', { connection: conn.id, error: err.message, code: (err as { code?: string }).code });
+    });
+    ws.on('close', (code, reason) => {
+      this.connections.delete(conn);
+      this.handlers.closed(conn, code, reason.toString());
+    });
+  }
+
+  /** Closes every connection and the server; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.connections) c.close(1001, 'coordinator shutting down');
+    const deadline = Date.now() + 2000;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.connections) c.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    this.server.closeAllConnections?.();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Frames ⇄ messages. Plain msgpack (no msgpackr records or extensions), so any msgpack library can
+ * speak the protocol. Decoding never throws anything but ProtocolError, with a stable code.
+ */
+
+import { Packr, Unpackr } from 'msgpackr';
+import { ProtocolError } from './errors.js';
+import { messageSchemas, type Message, type MessageType } from './messages.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+export function encodeMessage(message: Message): Buffer {
+  return packr.pack(message);
+}
+
+function isMessageType(t: unknown): t is MessageType {
+  return typeof t === 'string' && Object.hasOwn(messageSchemas, t);
+}
+
+export function decodeMessage(frame: Uint8Array): Message {
+  let value: unknown;
+  try {
+    value = unpackr.unpack(frame);
+  } catch (err) {
+    throw new ProtocolError('UNDECODABLE', `frame of ${frame.byteLength} bytes is not valid msgpack (${(err as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError('UNDECODABLE', `frame decodes to ${Array.isArray(value) ? 'an array' : typeof value}, not a message map`);
+  }
+  const type = (value as { type?: unknown }).type;
+  if (!isMessageType(type)) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type) ?? 'undefined'}`);
+  const parsed = messageSchemas[type].safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProtocolError('BAD_MESSAGE', `${type}: field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data as Message;
+}

@@ -1,0 +1,37 @@
+/**
+ * Protocol error codes. They are part of the wire contract (sent in `error` messages and asserted
+ * by tests), so they never change meaning; new problems get new codes.
+ */
+
+export const ERROR_CODES = [
+  /** The frame is not valid msgpack, or not a map. */
+  'UNDECODABLE',
+  /** The message's `type` is not one this protocol version knows. */
+  'UNKNOWN_TYPE',
+  /** A known type with missing or ill-typed fields. */
+  'BAD_MESSAGE',
+  /** join's protocol version differs from the coordinator's. */
+  'VERSION_MISMATCH',
+  /** A tensor's dtype is not the expected one. */
+  'BAD_DTYPE',
+  /** A tensor's shape differs from the parameter's, or its byte length from its shape. */
+  'BAD_SHAPE',
+  /** A gradient (or loss) holds NaN or ±Infinity. */
+  'NON_FINITE',
+  /** A gradient for a step or parameter version that is not the current one. */
+  'STALE_STEP',
+  /** A message that is not valid in the sender's current state (e.g. gradients before join). */
+  'UNEXPECTED',
+  /** A gradient for work that was not assigned to this worker. */
+  'NOT_ASSIGNED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** A protocol violation by the peer; `code` goes into the `error` message sent back. */
+export class ProtocolError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The messages of meshgrad's coordinator–worker protocol (see docs/protocol.md), as zod schemas
+ * that validate every decoded frame, and the TypeScript types derived from them.
+ *
+ * A session: worker → join; coordinator → welcome (model, hyper-parameters, parameters); then per
+ * step: coordinator → assign; worker → gradients; coordinator → params (the new parameters, to
+ * every worker). Either side may send heartbeat, error and leave at any time.
+ */
+
+import { z } from 'zod';
+import { ERROR_CODES } from './errors.js';
+import { wireTensorSchema } from './wire-tensor.js';
+
+export const PROTOCOL_VERSION = 1;
+
+const int = z.number().int();
+const nonNegInt = int.nonnegative();
+
+
+export const joinSchema = z.object({
+  type: z.literal('join'),
+  protocol: int,
+  name: z.string().max(200).optional(),
+  capabilities: z.object({
+    threads: int.positive(),
+    device: z.enum(['cpu', 'webgpu']),
+    /** Datasets this worker can load by name; an empty list asks for samples on the wire. */
+    datasets: z.array(z.string()),
+  }),
+});
+
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  workerId: z.string(),
+  runId: z.string(),
+  /** A model spec (validated again by the worker's model builder). */
+  model: z.unknown(),
+  dataset: z.string(),
+  /** When true, assignments carry the samples themselves. */
+  sendSamples: z.boolean(),
+  seed: int,
+  labelSmoothing: z.number().min(0).lt(1),
+  heartbeatMs: int.positive(),
+  version: nonNegInt,
+  params: z.array(wireTensorSchema),
+});
+
+export const assignSchema = z.object({
+  type: z.literal('assign'),
+  step: nonNegInt,
+  version: nonNegInt,
+  /** Identifies this piece of the step's batch; the gradients for it echo the same number. */
+  shard: nonNegInt,
+  indices: wireTensorSchema,
+  samples: z.object({ x: wireTensorSchema, y: wireTensorSchema }).optional(),
+});
+
+export const gradientsSchema = z.object({
+  type: z.literal('gradients'),
+  step: nonNegInt,
+  version: nonNegInt,
+  shard: nonNegInt,
+  samples: int.positive(),
+  loss: z.number(),
+  correct: nonNegInt,
+  computeMs: z.number().nonnegative(),
+  grads: z.array(wireTensorSchema),
+});
+
+export const paramsSchema = z.object({
+  type: z.literal('params'),
+  version: nonNegInt,
+  params: z.array(wireTensorSchema),
+});
+
+export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), time: z.number() });
+
+export const errorSchema = z.object({
+  type: z.literal('error'),
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  step: nonNegInt.optional(),
+});
+
+export const leaveSchema = z.object({
+  type: z.literal('leave'),
+  /** 'finished': the run is over; 'shutdown': the sender is stopping (a worker may rejoin later). */
+  reason: z.enum(['finished', 'shutdown', 'refused']),
+  message: z.string().optional(),
+});
+
+export const messageSchemas = {
+  join: joinSchema,
+  welcome: welcomeSchema,
+  assign: assignSchema,
+  gradients: gradientsSchema,
+  params: paramsSchema,
+  heartbeat: heartbeatSchema,
+  error: errorSchema,
+  leave: leaveSchema,
+} as const;
+
+export type MessageType = keyof typeof messageSchemas;
+export type JoinMessage = z.infer<typeof joinSchema>;
+export type WelcomeMessage = z.infer<typeof welcomeSchema>;
+export type AssignMessage = z.infer<typeof assignSchema>;
+export type GradientsMessage = z.infer<typeof gradientsSchema>;
+export type ParamsMessage = z.infer<typeof paramsSchema>;
+export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
+export type ErrorMessage = z.infer<typeof errorSchema>;
+export type LeaveMessage = z.infer<typeof leaveSchema>;
+export type Message = JoinMessage | WelcomeMessage | AssignMessage | GradientsMessage | ParamsMessage | HeartbeatMessage | ErrorMessage | LeaveMessage;

@@ -1,0 +1,72 @@
+/** `meshgrad worker`: join a coordinator and compute gradients for it until the run ends. */
+
+import { Command, Option } from 'commander';
+import { positiveFloat, positiveInt } from '../cli/flags.js';
+import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
+import { MeshWorker, type WorkerConfig } from './worker.js';
+
+interface WorkerFlags {
+  connect: string;
+  token?: string;
+  name?: string;
+  threads?: number;
+  dataDir?: string;
+  localData: boolean;
+  backoffMax: number;
+  giveUpAfter?: number;
+  maxPayloadMb: number;
+  logLevel: LogLevel;
+}
+
+const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
+
+function checkUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`--connect '${value}' is not a URL (expected ws://host:port)`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`--connect '${value}' must be a ws:// or wss:// URL`);
+  return value;
+}
+
+export function workerCommand(interactive: boolean): Command {
+  const cmd = new Command('worker')
+    .description('join a coordinator and compute gradients on assigned shards')
+    .addOption(env(new Option('--connect <url>', 'coordinator URL, e.g. ws://127.0.0.1:7070').makeOptionMandatory(), 'CONNECT'))
+    .addOption(env(new Option('--token <secret>', 'the shared token the coordinator expects'), 'TOKEN'))
+    .addOption(env(new Option('--name <name>', 'a name for this worker in the coordinator logs'), 'WORKER_NAME'))
+    .addOption(env(new Option('--threads <n>', 'compute threads (default: the cores available)').argParser(positiveInt), 'THREADS'))
+    .addOption(env(new Option('--data-dir <dir>', 'read dataset files from this directory'), 'DATA_DIR'))
+    .addOption(env(new Option('--no-local-data', 'ask the coordinator to send samples instead of loading the dataset here'), 'NO_LOCAL_DATA'))
+    .addOption(env(new Option('--backoff-max <seconds>', 'longest wait between reconnection attempts').argParser(positiveFloat).default(10), 'BACKOFF_MAX'))
+    .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
+    .addOption(env(new Option('--max-payload-mb <n>', 'largest message accepted from the coordinator, in MiB').argParser(positiveInt).default(1024), 'MAX_PAYLOAD_MB'))
+    .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
+  cmd.action(async (flags: WorkerFlags) => {
+    const config: WorkerConfig = {
+      url: checkUrl(flags.connect),
+      token: flags.token ?? null,
+      name: flags.name,
+      threads: flags.threads,
+      dataDir: flags.dataDir,
+      localData: flags.localData,
+      backoffInitialMs: 250,
+      backoffMaxMs: flags.backoffMax * 1000,
+      giveUpAfterMs: flags.giveUpAfter === undefined ? undefined : flags.giveUpAfter * 1000,
+      maxPayload: flags.maxPayloadMb * 1024 * 1024,
+    };
+    const log = createCliLogger({ role: 'worker', level: flags.logLevel, json: !interactive, base: flags.name ? { worker: flags.name } : undefined });
+    const worker = new MeshWorker(config, log);
+    const stop = (): void => worker.stop();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    const outcome = await worker.run();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    if (outcome.kind === 'refused' || outcome.kind === 'gave-up') throw new Error(outcome.reason);
+    log.info(outcome.kind === 'finished' ? 'done' : 'stopped', { steps: outcome.steps });
+  });
+  return cmd;
+}

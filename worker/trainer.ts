@@ -1,0 +1,92 @@
+/**
+ * A worker's model replica: built from the spec the coordinator sends, its parameters overwritten
+ * from every `welcome` / `params` message, and asked for the mean gradient over an assigned shard.
+ */
+
+import type { Dataset } from '../shared/data/dataset.js';
+import { openDataset } from '../shared/data/registry.js';
+import type { Module } from '../shared/nn/module.js';
+import { buildModel, parseModelSpec } from '../shared/nn/spec.js';
+import { ProtocolError } from '../shared/protocol/errors.js';
+import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
+import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
+import { computeGradients } from '../shared/train/classify.js';
+import { Rng } from '../shared/util/random.js';
+
+export class Replica {
+  private readonly model: Module;
+  private readonly params: ReturnType<Module['namedParameters']>;
+  private dataset: Dataset | null = null;
+  private readonly buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+  version: number;
+  readonly specJson: string;
+
+  constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
+    const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
+    this.specJson = JSON.stringify(spec);
+    // Initial values are replaced by the coordinator's right away; the seed only drives dropout.
+    this.model = buildModel(spec, new Rng(workerSeed)).model;
+    this.params = this.model.namedParameters();
+    this.version = welcome.version;
+    this.load(welcome.params, welcome.version);
+  }
+
+  get parameterCount(): number {
+    return this.model.parameterCount();
+  }
+
+  /** Overwrites the parameters in place from wire tensors (validated against the local shapes). */
+  load(tensors: readonly WireTensor[], version: number): void {
+    if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
+    tensors.forEach((t, i) => {
+      const [name, p] = this.params[i];
+      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
+      }
+      fromWireFloat32(t, `parameter ${name}`, p.dataSync() as Float32Array);
+    });
+    this.version = version;
+  }
+
+  private localDataset(): Dataset {
+    if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir }).train;
+    return this.dataset;
+  }
+
+  /** Computes the shard's gradient and the message that carries it. */
+  compute(assign: AssignMessage): GradientsMessage {
+    if (assign.version !== this.version) {
+      throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
+    }
+    const started = performance.now();
+    let batch;
+    if (assign.samples) {
+      const x = fromWireFloat32(assign.samples.x, 'samples.x');
+      const y = fromWireInt32(assign.samples.y, 'samples.y');
+      const [n, ...sampleShape] = assign.samples.x.shape;
+      if (y.length !== n) throw new ProtocolError('BAD_SHAPE', `samples.x has ${n} samples, samples.y ${y.length}`);
+      batch = { x, y, size: n, sampleShape };
+    } else {
+      const indices = fromWireInt32(assign.indices, 'indices');
+      const ds = this.localDataset();
+      for (const i of indices) if (i < 0 || i >= ds.size) throw new ProtocolError('BAD_SHAPE', `sample index ${i} is outside the dataset (${ds.size} samples)`);
+      batch = ds.batch(indices, this.buffers);
+    }
+    const result = computeGradients(this.model, batch, this.welcome.labelSmoothing);
+    const grads = this.params.map(([name, p]) => {
+      if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
+      return toWire(p.grad.dataSync() as Float32Array, p.shape);
+    });
+    return {
+      type: 'gradients',
+      step: assign.step,
+      version: assign.version,
+      shard: assign.shard,
+      samples: result.size,
+      loss: result.loss,
+      correct: result.correct,
+      computeMs: performance.now() - started,
+      grads,
+    };
+  }
+}

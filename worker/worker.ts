@@ -1,0 +1,212 @@
+/**
+ * A meshgrad worker: joins a coordinator over WebSocket, keeps a replica of the model, and answers
+ * each assignment with the gradient of its shard. When the connection is lost it reconnects with
+ * capped exponential back-off and joins again (receiving the current parameters); it stops when
+ * the coordinator says the run is finished, or refuses it (bad token, protocol version).
+ */
+
+import { availableParallelism } from 'node:os';
+import WebSocket, { type RawData } from 'ws';
+import { knownDatasets } from '../shared/data/registry.js';
+import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
+import { ProtocolError } from '../shared/protocol/errors.js';
+import { PROTOCOL_VERSION, type Message } from '../shared/protocol/messages.js';
+import type { Logger } from '../shared/util/log.js';
+import { backoffDelay } from './backoff.js';
+import { Replica } from './trainer.js';
+
+export interface WorkerConfig {
+  readonly url: string;
+  readonly token: string | null;
+  readonly name?: string;
+  readonly threads?: number;
+  readonly dataDir?: string;
+  /** Whether this worker may load datasets itself (otherwise samples come over the wire). */
+  readonly localData: boolean;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  /** Give up after this long without a successful join (default: never). */
+  readonly giveUpAfterMs?: number;
+  /** Largest frame accepted from the coordinator. */
+  readonly maxPayload: number;
+}
+
+export type WorkerOutcome =
+  | { readonly kind: 'finished'; readonly steps: number }
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'stopped'; readonly steps: number }
+  | { readonly kind: 'gave-up'; readonly reason: string };
+
+type SessionEnd = { kind: 'finished' } | { kind: 'refused'; reason: string } | { kind: 'lost'; reason: string; joined: boolean } | { kind: 'stopped' };
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export class MeshWorker {
+  private stopped = false;
+  private socket: WebSocket | null = null;
+  private replica: Replica | null = null;
+  private steps = 0;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly config: WorkerConfig, private readonly log: Logger) {}
+
+  /** Steps (shards) computed so far. */
+  get stepsDone(): number {
+    return this.steps;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket?.close(1000, 'worker stopping');
+    this.wake?.();
+  }
+
+  async run(): Promise<WorkerOutcome> {
+    let attempt = 0;
+    let lastJoin = Date.now();
+    for (;;) {
+      const end = await this.session();
+      if (end.kind === 'finished') return { kind: 'finished', steps: this.steps };
+      if (end.kind === 'refused') return end;
+      if (end.kind === 'stopped' || this.stopped) return { kind: 'stopped', steps: this.steps };
+      if (end.joined) {
+        attempt = 0;
+        lastJoin = Date.now();
+      }
+      if (this.config.giveUpAfterMs !== undefined && Date.now() - lastJoin > this.config.giveUpAfterMs) {
+        return { kind: 'gave-up', reason: `no coordinator at ${this.config.url} for ${this.config.giveUpAfterMs} ms (${end.reason})` };
+      }
+      const delay = backoffDelay(attempt++, { initialMs: this.config.backoffInitialMs, maxMs: this.config.backoffMaxMs });
+      this.log.info('connection lost; reconnecting', { reason: end.reason, inMs: delay });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = null;
+      if (this.stopped) return { kind: 'stopped', steps: this.steps };
+    }
+  }
+
+  private session(): Promise<SessionEnd> {
+    return new Promise<SessionEnd>((resolve) => {
+      let joined = false;
+      let settled = false;
+      let silenceTimer: NodeJS.Timeout | null = null;
+      let silenceMs = 30_000;
+      const finish = (end: SessionEnd): void => {
+        if (settled) return;
+        settled = true;
+        if (silenceTimer) clearTimeout(silenceTimer);
+        resolve(end);
+      };
+      const headers: Record<string, string> = {};
+      if (this.config.token !== null) headers.authorization = `Bearer ${this.config.token}`;
+      const ws = new WebSocket(this.config.url, { headers, maxPayload: this.config.maxPayload, perMessageDeflate: false });
+      this.socket = ws;
+      const send = (m: Message): void => {
+        if (ws.readyState === ws.OPEN) ws.send(encodeMessage(m), { binary: true });
+      };
+      // A coordinator that stops talking (half-open TCP, a frozen host) is treated as gone.
+      const armSilence = (): void => {
+        if (silenceTimer) clearTimeout(silenceTimer);
+        silenceTimer = setTimeout(() => {
+          this.log.warn('coordinator silent; dropping the connection', { silentMs: silenceMs });
+          ws.terminate();
+        }, silenceMs);
+      };
+
+      ws.on('unexpected-response', (_req, res) => {
+        const reason = `coordinator refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (bad or missing token)' : ''}`;
+        res.resume();
+        ws.terminate();
+        finish(res.statusCode === 401 ? { kind: 'refused', reason } : { kind: 'lost', reason, joined });
+      });
+      ws.on('open', () => {
+        armSilence();
+        send({
+          type: 'join',
+          protocol: PROTOCOL_VERSION,
+          name: this.config.name,
+          capabilities: {
+            threads: this.config.threads ?? availableParallelism(),
+            device: 'cpu',
+            datasets: this.config.localData ? knownDatasets() : [],
+          },
+        });
+      });
+      ws.on('message', (data) => {
+        armSilence();
+        let msg: Message;
+        try {
+          msg = decodeMessage(toBuffer(data));
+        } catch (err) {
+          const pe = err as ProtocolError;
+          this.log.warn('undecodable frame from the coordinator', { code: pe.code, reason: pe.message });
+          send({ type: 'error', code: pe.code ?? 'UNDECODABLE', message: pe.message });
+          return;
+        }
+        try {
+          switch (msg.type) {
+            case 'welcome':
+              if (!this.replica || this.replica.specJson !== JSON.stringify(msg.model)) {
+                this.replica = new Replica(msg, this.config.dataDir, msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0));
+              } else this.replica.load(msg.params, msg.version);
+              joined = true;
+              silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);
+              armSilence();
+              this.log.info('joined', { workerId: msg.workerId, runId: msg.runId, parameters: this.replica.parameterCount, version: msg.version });
+              return;
+            case 'params':
+              this.replica?.load(msg.params, msg.version);
+              return;
+            case 'assign': {
+              if (!this.replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
+              send(this.replica.compute(msg));
+              this.steps++;
+              return;
+            }
+            case 'heartbeat':
+              send({ type: 'heartbeat', time: Date.now() });
+              return;
+            case 'error':
+              this.log.warn('the coordinator rejected a message', { code: msg.code, message: msg.message, step: msg.step });
+              return;
+            case 'leave':
+              if (msg.reason === 'finished') {
+                this.log.info('run finished');
+                finish({ kind: 'finished' });
+              } else if (msg.reason === 'refused') finish({ kind: 'refused', reason: `coordinator refused this worker: ${msg.message ?? 'no reason given'}` });
+              else finish({ kind: 'lost', reason: 'coordinator shutting down', joined });
+              ws.close(1000, 'bye');
+              return;
+            default:
+              throw new ProtocolError('UNEXPECTED', `a coordinator does not send '${msg.type}' messages`);
+          }
+        } catch (err) {
+          if (err instanceof ProtocolError) {
+            this.log.warn('bad message from the coordinator', { code: err.code, reason: err.message });
+            send({ type: 'error', code: err.code, message: err.message });
+          } else {
+            this.log.error('failed to handle a message', { error: String((err as Error).stack ?? err) });
+            ws.terminate();
+          }
+        }
+      });
+      ws.on('error', (err) => {
+        this.log.debug('socket error', { error: err.message });
+      });
+      ws.on('close', (code, reason) => {
+        this.socket = null;
+        if (this.stopped) finish({ kind: 'stopped' });
+        else finish({ kind: 'lost', reason: `closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`, joined });
+      });
+    });
+  }
+}
