@@ -25,8 +25,10 @@ export function decodeMessage(frame: Uint8Array): Message {
   } catch (err) {
     throw new ProtocolError('UNDECODABLE', `frame of ${frame.byteLength} bytes is not valid msgpack (${(err as Error).message})`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProtocolError('UNDECODABLE', `frame decodes to ${Array.isArray(value) ? 'an array' : typeof value}, not a message map`);
+  // Only a plain map is a message (msgpackr turns reserved bytes such as 0xc1 into marker objects).
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
+    const what = Array.isArray(value) ? 'an array' : value === null ? 'nil' : typeof value === 'object' ? 'a non-map value' : typeof value;
+    throw new ProtocolError('UNDECODABLE', `frame decodes to ${what}, not a message map`);
   }
   const type = (value as { type?: unknown }).type;
   if (!isMessageType(type)) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${JSON.stringify(type) ?? 'undefined'}`);

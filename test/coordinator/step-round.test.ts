@@ -1,0 +1,51 @@
+// Sharding and the step round: every sample of a batch contributes exactly once, whatever fails.
+import { describe, expect, it } from 'vitest';
+import { splitSizes } from '../../coordinator/sharding.js';
+import { StepRound } from '../../coordinator/step-round.js';
+import { averageInto } from '../../coordinator/aggregate.js';
+
+describe('splitSizes', () => {
+  it('splits in proportion to weights and adds up exactly', () => {
+    expect(splitSizes(101, [1, 1])).toEqual([51, 50]);
+    expect(splitSizes(100, [3, 1])).toEqual([75, 25]);
+    expect(splitSizes(10, [1, 1, 1])).toEqual([4, 3, 3]);
+    expect(splitSizes(2, [1, 1, 1])).toEqual([1, 1, 0]);
+    expect(splitSizes(7, [0, 0])).toEqual([4, 3]);
+  });
+});
+
+describe('StepRound', () => {
+  it('redistributes a failed worker’s shard so each sample is covered exactly once', () => {
+    const indices = Int32Array.from({ length: 10 }, (_, i) => 100 + i);
+    const round = new StepRound(0, 0, indices);
+    const first = round.dispatch([{ id: 1, weight: 1 }, { id: 2, weight: 1 }], 0);
+    expect(first.map((s) => s.indices.length)).toEqual([5, 5]);
+    expect(round.release(2)).toBe(1);
+    const redo = round.dispatch([{ id: 1, weight: 1 }], 0);
+    expect(redo).toHaveLength(1);
+    for (const s of [...first.slice(0, 1), ...redo]) {
+      s.status = 'done';
+      s.result = { samples: s.indices.length, grads: [], loss: 0, correct: 0 };
+    }
+    expect(round.complete).toBe(true);
+    const used = round.shards.filter((s) => s.status === 'done').flatMap((s) => [...s.indices]).sort();
+    expect(used).toEqual([...indices]);
+  });
+  it('reports overdue shards', () => {
+    const round = new StepRound(0, 0, new Int32Array([1, 2]));
+    round.dispatch([{ id: 1, weight: 1 }], 1000);
+    expect(round.overdue(1500, 1000)).toHaveLength(0);
+    expect(round.overdue(2500, 1000)).toHaveLength(1);
+  });
+});
+
+describe('averageInto', () => {
+  it('weights each shard’s mean gradient by its sample count', () => {
+    const slots = [{ name: 'w', value: new Float32Array(2), grad: null }];
+    averageInto(slots, [
+      { samples: 3, grads: [new Float32Array([1, 2])] },
+      { samples: 1, grads: [new Float32Array([5, 6])] },
+    ]);
+    expect([...slots[0].grad!]).toEqual([2, 3]);
+  });
+});

@@ -1,0 +1,82 @@
+// Fault tolerance with real worker processes: a worker killed mid-epoch, and a coordinator
+// interrupted and resumed from its checkpoint.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { baseConfig, Cluster, relativeDifference } from '../helpers/cluster.js';
+
+const cluster = new Cluster();
+let dir = '';
+afterEach(async () => {
+  await cluster.closeAll();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = '';
+});
+
+describe('fault tolerance', () => {
+  it('a worker killed with SIGKILL mid-epoch: training completes and every sample is used exactly once', async () => {
+    const config = baseConfig({ trainSamples: 3000, batchSize: 100, epochs: 1, minWorkers: 2, auditSamples: true, balance: 'throughput' });
+    let victim: ReturnType<Cluster['worker']> | null = null;
+    const coordinator = await cluster.coordinator(config, (e) => {
+      if (e.step === 8 && victim) {
+        victim.kill('SIGKILL');
+        victim = null;
+      }
+    });
+    const workers = [0, 1, 2].map(() => cluster.worker(coordinator.url));
+    victim = workers[1];
+    const summary = await coordinator.run();
+    expect(summary.steps).toBe(30);
+    expect(summary.samples).toBe(3000);
+    expect(summary.workersJoined).toBe(3);
+    expect(summary.workers).toBe(2);
+    const usage = coordinator.sampleUsage.get(0)!;
+    expect(usage.length).toBe(3000);
+    expect(usage.every((n) => n === 1)).toBe(true);
+    expect(Number.isFinite(summary.testAccuracy)).toBe(true);
+    // The survivors were told the run finished and exit cleanly.
+    expect(await cluster.exited(workers[0])).toBe(0);
+    expect(await cluster.exited(workers[2])).toBe(0);
+  });
+
+  it('an interrupted coordinator resumed with --resume reaches the parameters of an uninterrupted run', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshgrad-resume-'));
+    const common = { trainSamples: 1280, batchSize: 128, epochs: 2, minWorkers: 2 } as const;
+
+    const straight = await cluster.coordinator(baseConfig({ ...common, checkpointDir: join(dir, 'a') }));
+    cluster.worker(straight.url);
+    cluster.worker(straight.url);
+    const full = await straight.run();
+    expect(full.steps).toBe(20);
+    const expected = straight.parameters();
+    await cluster.closeAll();
+
+    // Interrupted after step 13 (mid second epoch), then resumed on the same port.
+    const first = await cluster.coordinator(baseConfig({ ...common, checkpointDir: join(dir, 'b') }), (e, c) => {
+      if (e.step === 13) c.requestStop();
+    });
+    const port = first.port;
+    cluster.worker(first.url);
+    cluster.worker(first.url);
+    const partial = await first.run();
+    expect(partial.interrupted).toBe(true);
+    expect(partial.steps).toBe(13);
+    await first.close();
+
+    // The same workers reconnect on their own (back-off) to the resumed coordinator.
+    const resumed = await cluster.coordinator(baseConfig({ ...common, checkpointDir: join(dir, 'b'), resume: true, port }));
+    const rest = await resumed.run();
+    expect(rest.interrupted).toBe(false);
+    expect(rest.steps).toBe(20);
+    expect(relativeDifference(resumed.parameters(), expected)).toBe(0);
+  });
+
+  it('refuses to resume with a different batch size, naming it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshgrad-resume-'));
+    const c = await cluster.coordinator(baseConfig({ trainSamples: 256, checkpointDir: dir, maxSteps: 1 }));
+    cluster.worker(c.url);
+    await c.run();
+    await expect(cluster.coordinator(baseConfig({ trainSamples: 256, checkpointDir: dir, resume: true, batchSize: 64 }))).rejects.toThrow(/batchSize 128, this run has 64/);
+  });
+});
