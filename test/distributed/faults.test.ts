@@ -80,3 +80,34 @@ describe('fault tolerance', () => {
     await expect(cluster.coordinator(baseConfig({ trainSamples: 256, checkpointDir: dir, resume: true, batchSize: 64 }))).rejects.toThrow(/batchSize 128, this run has 64/);
   });
 });
+
+describe('membership', () => {
+  it('a worker that joins mid-run receives the current parameters and takes part from then on', async () => {
+    const config = baseConfig({ trainSamples: 2560, batchSize: 128, epochs: 1, minWorkers: 1, auditSamples: true });
+    let late: ReturnType<Cluster['worker']> | null = null;
+    const coordinator = await cluster.coordinator(config, (e, c) => {
+      if (e.step === 3 && !late) late = cluster.worker(c.url);
+    });
+    const first = cluster.worker(coordinator.url);
+    const summary = await coordinator.run();
+    expect(summary.steps).toBe(20);
+    expect(summary.workersJoined).toBe(2);
+    expect(summary.workers).toBe(2);
+    expect(coordinator.sampleUsage.get(0)!.every((n) => n === 1)).toBe(true);
+    expect(await cluster.exited(first)).toBe(0);
+    expect(await cluster.exited(late!)).toBe(0);
+  });
+
+  it('--send-samples: workers without a dataset train from samples sent over the wire, with the same result', async () => {
+    const config = baseConfig({ trainSamples: 640, batchSize: 128, epochs: 1 });
+    const local = await cluster.coordinator(config);
+    cluster.worker(local.url);
+    await local.run();
+    const expected = local.parameters();
+    await cluster.closeAll();
+    const remote = await cluster.coordinator({ ...config, sendSamples: true });
+    cluster.worker(remote.url, ['--no-local-data', '--data-dir', '/nonexistent']);
+    await remote.run();
+    expect(relativeDifference(remote.parameters(), expected)).toBe(0);
+  });
+});
