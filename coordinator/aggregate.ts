@@ -9,6 +9,8 @@ import type { ParamSlot } from '../shared/optim/types.js';
 
 export interface Contribution {
   readonly samples: number;
+  /** The worker's reported compute time for this shard. */
+  readonly computeMs: number;
   /** One gradient per parameter, in parameter order. */
   readonly grads: readonly Float32Array[];
 }

@@ -39,5 +39,5 @@ export function decodeContribution(msg: GradientsMessage, params: readonly Param
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
     return g;
   });
-  return { samples: msg.samples, grads, loss: msg.loss, correct: msg.correct };
+  return { samples: msg.samples, computeMs: msg.computeMs, grads, loss: msg.loss, correct: msg.correct };
 }

@@ -389,11 +389,13 @@ export class Coordinator {
           const end = Math.min(start + this.config.batchSize, this.train.size);
           const indices = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
           const round = new StepRound(this.cursor.step, this.cursor.version, indices);
+          const stepStart = performance.now();
           if (!(await this.runRound(round))) {
             interrupted = true;
             break outer;
           }
           const contributions = round.contributions();
+          const updateStart = performance.now();
           averageInto(this.slots, contributions);
           if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
@@ -412,9 +414,11 @@ export class Coordinator {
             epochCorrect: c.epochCorrect + correct,
             epochSeen: c.epochSeen + indices.length,
           };
+          const updateMs = performance.now() - updateStart;
           this.broadcastParams();
           windowSamples += indices.length;
           const now = performance.now();
+          const timing = { stepMs: now - stepStart, slowestComputeMs: Math.max(...contributions.map((x) => x.computeMs)), updateMs };
           this.reporter.step({
             epoch,
             step: this.cursor.step,
@@ -423,6 +427,7 @@ export class Coordinator {
             loss,
             samplesPerSecond: (windowSamples * 1000) / Math.max(now - windowStart, 1e-3),
             lr: this.optimizer.lr,
+            timing,
           });
           if (now - windowStart > 2000) {
             windowStart = now;

@@ -47,6 +47,17 @@ export interface StepEvent {
   readonly loss: number;
   readonly samplesPerSecond: number;
   readonly lr: number;
+  /** Distributed runs: where the step's time went. */
+  readonly timing?: StepTiming;
+}
+
+export interface StepTiming {
+  /** From dispatching the batch to the new parameters being sent. */
+  readonly stepMs: number;
+  /** The longest compute time reported by a worker for this step. */
+  readonly slowestComputeMs: number;
+  /** Averaging the gradients and stepping the optimizer. */
+  readonly updateMs: number;
 }
 
 export interface EpochEvent {

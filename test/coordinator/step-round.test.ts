@@ -25,7 +25,7 @@ describe('StepRound', () => {
     expect(redo).toHaveLength(1);
     for (const s of [...first.slice(0, 1), ...redo]) {
       s.status = 'done';
-      s.result = { samples: s.indices.length, grads: [], loss: 0, correct: 0 };
+      s.result = { samples: s.indices.length, computeMs: 1, grads: [], loss: 0, correct: 0 };
     }
     expect(round.complete).toBe(true);
     const used = round.shards.filter((s) => s.status === 'done').flatMap((s) => [...s.indices]).sort();
@@ -43,8 +43,8 @@ describe('averageInto', () => {
   it('weights each shard’s mean gradient by its sample count', () => {
     const slots = [{ name: 'w', value: new Float32Array(2), grad: null }];
     averageInto(slots, [
-      { samples: 3, grads: [new Float32Array([1, 2])] },
-      { samples: 1, grads: [new Float32Array([5, 6])] },
+      { samples: 3, computeMs: 1, grads: [new Float32Array([1, 2])] },
+      { samples: 1, computeMs: 1, grads: [new Float32Array([5, 6])] },
     ]);
     expect([...slots[0].grad!]).toEqual([2, 3]);
   });
