@@ -1,8 +1,15 @@
 /**
- * Gradient averaging: the step's gradient is Σ_s (n_s / N)·g_s over the shards s of the global
- * batch, where g_s is a worker's mean gradient over its n_s samples and N = Σ n_s — exactly the mean
- * gradient over the whole batch, as one process would compute it. Shards are summed in shard order
- * (not arrival order) so that a run is reproducible whatever the network timing.
+ * Gradient aggregation. Each worker returns the gradient of its shard's summed loss divided by the
+ * step's global batch size N (the `batchSize` of its assignment), so the step's gradient — the mean
+ * over the global batch — is the plain sum of the contributions:
+ *
+ *   ∇ (1/N) Σ_n ℓ_n  =  Σ_k ∇ (1/N) Σ_{n ∈ shard k} ℓ_n
+ *
+ * Scaling by 1/N inside each worker (rather than averaging per-shard means weighted by n_k / N)
+ * gives every per-sample intermediate the exact value one process would compute on the whole batch;
+ * only the final sum over samples is split. Adam divides by √v̂, which turns last-bit differences in
+ * near-zero gradients into lr-sized steps, so this matters for reproducing single-process runs.
+ * Shards are summed in shard order (not arrival order), in float64, rounded once.
  */
 
 import type { ParamSlot } from '../shared/optim/types.js';
@@ -15,20 +22,26 @@ export interface Contribution {
   readonly grads: readonly Float32Array[];
 }
 
-/** Writes the weighted mean of `contributions` into each slot's grad buffer (allocated once). */
-export function averageInto(slots: ParamSlot[], contributions: readonly Contribution[]): number {
-  const total = contributions.reduce((s, c) => s + c.samples, 0);
-  if (total <= 0) throw new RangeError('no samples to average');
+/** Writes Σ_k g_k into each slot's grad buffer (allocated once, reused every step). */
+export function sumInto(slots: ParamSlot[], contributions: readonly Contribution[], scratch: Float64Array[] = []): number {
+  if (contributions.length === 0) throw new RangeError('no contributions to sum');
   slots.forEach((slot, p) => {
     let out = slot.grad;
     if (out === null || out.length !== slot.value.length) out = slot.grad = new Float32Array(slot.value.length);
     const n = out.length;
-    contributions.forEach((c, k) => {
-      const g = c.grads[p];
-      const w = c.samples / total;
-      if (k === 0) for (let i = 0; i < n; i++) out[i] = w * g[i];
-      else for (let i = 0; i < n; i++) out[i] += w * g[i];
-    });
+    if (contributions.length === 1) {
+      out.set(contributions[0].grads[p]);
+      return;
+    }
+    let acc = scratch[p];
+    if (!acc || acc.length !== n) acc = scratch[p] = new Float64Array(n);
+    const first = contributions[0].grads[p];
+    for (let i = 0; i < n; i++) acc[i] = first[i];
+    for (let k = 1; k < contributions.length; k++) {
+      const g = contributions[k].grads[p];
+      for (let i = 0; i < n; i++) acc[i] += g[i];
+    }
+    for (let i = 0; i < n; i++) out[i] = acc[i];
   });
-  return total;
+  return contributions.reduce((s, c) => s + c.samples, 0);
 }

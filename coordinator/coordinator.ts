@@ -28,7 +28,7 @@ import type { TrainReporter, TrainSummary } from '../shared/train/single-process
 import { deferred, type Deferred } from '../shared/util/deferred.js';
 import type { Logger } from '../shared/util/log.js';
 import { Rng } from '../shared/util/random.js';
-import { averageInto } from './aggregate.js';
+import { sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
 import { decodeContribution, type ParamInfo } from './contribution.js';
 import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
@@ -76,6 +76,7 @@ export class Coordinator {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private cursor: RunCursor = { epoch: 0, batch: 0, step: 0, version: 0, samples: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
   private sampleBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
+  private readonly sumScratch: Float64Array[] = [];
   /** Per-epoch use count of every training sample, when auditing. */
   readonly sampleUsage = new Map<number, Uint16Array>();
 
@@ -291,6 +292,7 @@ export class Coordinator {
       step: round.step,
       version: round.version,
       shard: shard.id,
+      batchSize: round.indices.length,
       indices: toWire(shard.indices, [shard.indices.length]),
     };
     if (link.wantsSamples) {
@@ -396,7 +398,7 @@ export class Coordinator {
           }
           const contributions = round.contributions();
           const updateStart = performance.now();
-          averageInto(this.slots, contributions);
+          sumInto(this.slots, contributions, this.sumScratch);
           if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
           this.optimizer.step();

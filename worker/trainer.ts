@@ -72,7 +72,8 @@ export class Replica {
       for (const i of indices) if (i < 0 || i >= ds.size) throw new ProtocolError('BAD_SHAPE', `sample index ${i} is outside the dataset (${ds.size} samples)`);
       batch = ds.batch(indices, this.buffers);
     }
-    const result = computeGradients(this.model, batch, this.welcome.labelSmoothing);
+    if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
+    const result = computeGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize);
     const grads = this.params.map(([name, p]) => {
       if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
       return toWire(p.grad.dataSync() as Float32Array, p.shape);

@@ -13,6 +13,12 @@ import { mean, sum } from './reduce.js';
 export interface CrossEntropyOptions {
   /** ε in [0, 1): the target becomes (1 − ε)·onehot + ε/C, as torch's label_smoothing. */
   readonly labelSmoothing?: number;
+  /**
+   * Divide the summed loss by this instead of the batch size. Data-parallel workers pass the global
+   * batch size, so that their shard's gradient is exactly its share of the global mean gradient,
+   * computed with the same per-sample values as one process would use.
+   */
+  readonly normalizer?: number;
 }
 
 /**
@@ -25,6 +31,8 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
   const [n, c] = logits.shape;
   if (targets.length !== n) throw new RangeError(`crossEntropy: ${targets.length} targets for a batch of ${n}`);
   const eps = options.labelSmoothing ?? 0;
+  const normalizer = options.normalizer ?? n;
+  if (!(normalizer > 0)) throw new RangeError(`crossEntropy: normalizer must be positive, got ${normalizer}`);
   if (!(eps >= 0 && eps < 1)) throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1), got ${eps}`);
   const q = new (logits.dtype === 'float32' ? Float32Array : Float64Array)(n * c);
   if (eps > 0) q.fill(eps / c);
@@ -34,7 +42,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
     q[i * c + t] += 1 - eps;
   }
   const target = tensor(q, [n, c], { backend: logits.backend, dtype: logits.dtype });
-  return neg(mul(sum(mul(target, logSoftmax(logits, -1))), 1 / n));
+  return neg(mul(sum(mul(target, logSoftmax(logits, -1))), 1 / normalizer));
 }
 
 /** Mean squared error. */

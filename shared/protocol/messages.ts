@@ -51,6 +51,8 @@ export const assignSchema = z.object({
   version: nonNegInt,
   /** Identifies this piece of the step's batch; the gradients for it echo the same number. */
   shard: nonNegInt,
+  /** Samples in the whole step (all shards): the worker divides its summed loss by this. */
+  batchSize: int.positive(),
   indices: wireTensorSchema,
   samples: z.object({ x: wireTensorSchema, y: wireTensorSchema }).optional(),
 });

@@ -33,12 +33,16 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
-/** Forward and backward on `batch`: leaves d(mean loss)/dθ in each parameter's `.grad`. */
-export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0): StepResult {
+/**
+ * Forward and backward on `batch`: leaves dL/dθ in each parameter's `.grad`, where L is the summed
+ * loss divided by `normalizer` (default: the batch size, i.e. the mean loss). The reported `loss`
+ * is always the batch mean.
+ */
+export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size): StepResult {
   model.zeroGrad();
   const logits = model.forward(batchInput(batch));
-  const loss = crossEntropy(logits, batch.y, { labelSmoothing });
-  const result = { loss: loss.item(), correct: countCorrect(logits, batch.y), size: batch.size };
+  const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer });
+  const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size };
   loss.backward();
   return result;
 }

@@ -1,12 +1,15 @@
 /**
  * Smoke test of the benchmark's step functions: meshgrad's and TensorFlow.js's (CPU and WASM)
  * MLP training steps run, give finite losses that agree at the first step (same weights, same
- * batch), and tfjs does not leak tensors. No timing here: timing belongs in `npm run bench`.
+ * batch), and tfjs does not leak tensors; the distributed suite runs a few steps with real worker
+ * processes, sums gradients correctly, and leaves no process behind. No timing here: timing belongs in
+ * `npm run bench`.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLossDecrease, createMeshgradStep, createTfjsStep, loadMlpBenchData, type MlpBenchData, type TrainStep } from '../../bench/mlp-step.js';
 import { runMatmulSuite } from '../../bench/matmul.js';
+import { runAggregationBench, runDistributedSuite } from '../../bench/distributed.js';
 
 describe('bench: MLP training-step functions', () => {
   let data: MlpBenchData;
@@ -75,5 +78,41 @@ describe('bench: helpers', () => {
     const r = await runMatmulSuite({ sizes: [33], budgetMs: 0, maxReps: 1 });
     expect(r.ok).toBe(true);
     expect(r.rows[0].meshgrad.gflops).toBeGreaterThan(0);
+  });
+});
+
+describe('bench: distributed suite', () => {
+  const small = { workers: 3, tensors: 2, paramsPerTensor: 1000, reps: 1 };
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  it('the aggregation receive path (decode + validate + sumInto) gives sumInto\'s result', () => {
+    const r = runAggregationBench(small);
+    expect(r.receivePathMatches).toBe(true);
+    expect(r.maxAbsError).toBeLessThan(1e-7);
+    expect(r.ok).toBe(true);
+    expect(r.parameters).toBe(2000);
+  });
+
+  it('runs train and local --workers 2 from the same start, and stops every worker process', async () => {
+    const r = await runDistributedSuite({ warmupSteps: 2, timedSteps: 4, aggregation: small });
+    expect(r.initialLossMatches).toBe(true);
+    expect(r.train.losses).toHaveLength(4);
+    expect(r.local.losses).toHaveLength(4);
+    expect(r.local.breakdown.communicationMs.runs).toBe(4);
+    expect(r.local.losses.every(Number.isFinite)).toBe(true);
+    expect(r.local.workerPids).toHaveLength(2);
+    for (const pid of r.local.workerPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('fails (instead of waiting for workers forever) when the worker processes die', async () => {
+    await expect(runDistributedSuite({ warmupSteps: 1, timedSteps: 1, aggregation: small, bin: '/nonexistent/meshgrad.js' })).rejects.toThrow(/worker w\d exited/);
   });
 });

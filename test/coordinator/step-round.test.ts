@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { splitSizes } from '../../coordinator/sharding.js';
 import { StepRound } from '../../coordinator/step-round.js';
-import { averageInto } from '../../coordinator/aggregate.js';
+import { sumInto } from '../../coordinator/aggregate.js';
 
 describe('splitSizes', () => {
   it('splits in proportion to weights and adds up exactly', () => {
@@ -39,12 +39,12 @@ describe('StepRound', () => {
   });
 });
 
-describe('averageInto', () => {
-  it('weights each shard’s mean gradient by its sample count', () => {
+describe('sumInto', () => {
+  it('sums the shards’ contributions (each already scaled by 1/N) in shard order', () => {
     const slots = [{ name: 'w', value: new Float32Array(2), grad: null }];
-    averageInto(slots, [
-      { samples: 3, computeMs: 1, grads: [new Float32Array([1, 2])] },
-      { samples: 1, computeMs: 1, grads: [new Float32Array([5, 6])] },
+    sumInto(slots, [
+      { samples: 3, computeMs: 1, grads: [new Float32Array([0.75, 1.5])] },
+      { samples: 1, computeMs: 1, grads: [new Float32Array([1.25, 1.5])] },
     ]);
     expect([...slots[0].grad!]).toEqual([2, 3]);
   });
