@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
-import { SubsetDataset, type Dataset } from '../shared/data/dataset.js';
+import { firstSamples, type Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
@@ -23,7 +23,7 @@ import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
 import { evaluate, type EvalResult } from '../shared/train/classify.js';
-import { paramSlots } from '../shared/train/params.js';
+import { checkpointParams, paramSlots } from '../shared/train/params.js';
 import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
 import { deferred, type Deferred } from '../shared/util/deferred.js';
 import type { Logger } from '../shared/util/log.js';
@@ -47,11 +47,6 @@ export interface CoordinatorSummary extends TrainSummary {
 
 /** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
 export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005 } as const;
-
-function limitDataset(ds: Dataset, n: number | undefined): Dataset {
-  if (n === undefined || n >= ds.size) return ds;
-  return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
-}
 
 export class Coordinator {
   readonly runId: string;
@@ -87,7 +82,7 @@ export class Coordinator {
   ) {
     this.runId = randomUUID();
     const data = openDataset(config.dataset, { dataDir: config.dataDir });
-    this.train = limitDataset(data.train, config.trainSamples);
+    this.train = firstSamples(data.train, config.trainSamples);
     this.test = data.test;
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed)).model;
@@ -450,7 +445,7 @@ export class Coordinator {
     const checkpoint = await this.checkpoint();
     if (this.config.save) {
       await saveCheckpoint(this.config.save, {
-        params: this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: p.dataSync() as Float32Array })),
+        params: checkpointParams(this.model),
         meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId },
       });
     }

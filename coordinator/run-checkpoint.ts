@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
 import type { Module } from '../shared/nn/module.js';
 import type { Optimizer } from '../shared/optim/types.js';
+import { checkpointParams } from '../shared/train/params.js';
 
 export const LATEST = 'latest.safetensors';
 
@@ -44,7 +45,7 @@ export function latestPath(dir: string): string {
 export async function saveRunCheckpoint(dir: string, model: Module, optimizer: Optimizer, cursor: RunCursor, identity: RunIdentity): Promise<string> {
   const path = latestPath(dir);
   await saveCheckpoint(path, {
-    params: model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: p.dataSync() as Float32Array })),
+    params: checkpointParams(model),
     optimizer: optimizer.stateDict(),
     meta: { cursor, identity },
   });

@@ -9,9 +9,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { authorize } from '../shared/protocol/auth.js';
-import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
+import { decodeMessage, encodeMessage, frameBytes } from '../shared/protocol/codec.js';
 import { ProtocolError, type ErrorCode } from '../shared/protocol/errors.js';
 import type { Message } from '../shared/protocol/messages.js';
 import type { Logger } from '../shared/util/log.js';
@@ -42,12 +42,6 @@ export interface TransportOptions {
   readonly token: string | null;
   readonly maxPayload: number;
   readonly logger: Logger;
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }
 
 class WsConnection implements Connection {
@@ -128,7 +122,7 @@ export class Transport {
     const conn = new WsConnection(this.nextId++, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, ws);
     this.connections.add(conn);
     ws.on('message', (data, isBinary) => {
-      const frame = toBuffer(data);
+      const frame = frameBytes(data);
       let message: Message;
       try {
         if (!isBinary) throw new ProtocolError('UNDECODABLE', 'text frames are not part of the protocol; send binary msgpack');

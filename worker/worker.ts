@@ -6,9 +6,9 @@
  */
 
 import { availableParallelism } from 'node:os';
-import WebSocket, { type RawData } from 'ws';
+import WebSocket from 'ws';
 import { knownDatasets } from '../shared/data/registry.js';
-import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
+import { decodeMessage, encodeMessage, frameBytes } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type Message } from '../shared/protocol/messages.js';
 import type { Logger } from '../shared/util/log.js';
@@ -38,12 +38,6 @@ export type WorkerOutcome =
   | { readonly kind: 'gave-up'; readonly reason: string };
 
 type SessionEnd = { kind: 'finished' } | { kind: 'refused'; reason: string } | { kind: 'lost'; reason: string; joined: boolean } | { kind: 'stopped' };
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
 
 export class MeshWorker {
   private stopped = false;
@@ -145,7 +139,7 @@ export class MeshWorker {
         armSilence();
         let msg: Message;
         try {
-          msg = decodeMessage(toBuffer(data));
+          msg = decodeMessage(frameBytes(data));
         } catch (err) {
           const pe = err as ProtocolError;
           this.log.warn('undecodable frame from the coordinator', { code: pe.code, reason: pe.message });

@@ -194,3 +194,9 @@ export function trainValSplit(ds: Dataset, valFraction: number, seed: number): {
     val: new SubsetDataset(ds, val, `${ds.name}:val`),
   };
 }
+
+/** The first `n` samples of `ds` (all of it when n is undefined or not smaller). */
+export function firstSamples(ds: Dataset, n: number | undefined): Dataset {
+  if (n === undefined || n >= ds.size) return ds;
+  return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
+}

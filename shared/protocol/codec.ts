@@ -39,3 +39,10 @@ export function decodeMessage(frame: Uint8Array): Message {
   }
   return parsed.data as Message;
 }
+
+/** The bytes of a received WebSocket message, whichever form `ws` delivered it in. */
+export function frameBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

@@ -3,6 +3,7 @@
  * backend a slot's `value` IS the tensor's storage, so an optimizer step updates the model in place.
  */
 
+import type { CheckpointParam } from '../checkpoint/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import type { ParamSlot } from '../optim/types.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -24,4 +25,9 @@ export function attachGrads(model: Module, slots: readonly ParamSlot[]): void {
   params.forEach((p, i) => {
     slots[i].grad = p.grad ? hostFloat32(p.grad, `gradient of ${slots[i].name}`) : null;
   });
+}
+
+/** The parameters as checkpoint entries (names, shapes and their live float32 storage). */
+export function checkpointParams(model: Module): CheckpointParam[] {
+  return model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: hostFloat32(p, `parameter ${name}`) }));
 }

@@ -6,7 +6,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { SubsetDataset, type Dataset } from '../data/dataset.js';
+import { firstSamples, type Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { BatchSampler } from '../data/sampler.js';
 import { buildModel, type ModelSpec } from '../nn/spec.js';
@@ -15,7 +15,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
 import { computeGradients, evaluate, type EvalResult } from './classify.js';
-import { attachGrads, paramSlots } from './params.js';
+import { attachGrads, checkpointParams, paramSlots } from './params.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
@@ -83,16 +83,10 @@ export interface TrainSummary {
   readonly wallSeconds: number;
 }
 
-/** The first `n` samples of `ds` (all of it when n is undefined or too large). */
-function limit(ds: Dataset, n: number | undefined): Dataset {
-  if (n === undefined || n >= ds.size) return ds;
-  return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
-}
-
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
   const data = openDataset(config.dataset, { dataDir: config.dataDir });
-  const train = limit(data.train, config.trainSamples);
+  const train = firstSamples(data.train, config.trainSamples);
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng);
   const slots = paramSlots(model);
@@ -155,7 +149,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
 
   if (config.save) {
     await saveCheckpoint(config.save, {
-      params: model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: p.dataSync() as Float32Array })),
+      params: checkpointParams(model),
       meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed },
     });
   }
