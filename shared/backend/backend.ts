@@ -39,6 +39,13 @@ export interface MatmulSpec {
 export interface Backend {
   readonly name: string;
 
+  /**
+   * Runs fn as one unit of work (a training step): buffers created inside may be recycled as soon
+   * as it returns, so nothing created inside may be used afterwards. Backends without pooling
+   * just run fn.
+   */
+  scope<T>(fn: () => T): T;
+
   /** Takes ownership of `data` when the backend can (CPU), or copies it to the device. */
   upload(data: FloatArray): DeviceBuffer;
   fill(dtype: DType, length: number, value: number): DeviceBuffer;

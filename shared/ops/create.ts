@@ -1,7 +1,7 @@
 /** Tensor constructors: from data, constants, and seeded random fills. */
 
 import type { Backend } from '../backend/backend.js';
-import { cpu } from '../backend/cpu/cpu-backend.js';
+import { defaultBackend } from '../backend/default.js';
 import { allocArray, dtypeOf, type DType, type FloatArray } from '../tensor/dtype.js';
 import { assertValidShape, formatShape, shapeSize, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -28,14 +28,15 @@ export function tensor(data: FloatArray | ArrayLike<number>, shape?: Shape, opti
   const s = shape ?? [array.length];
   assertValidShape(s);
   if (shapeSize(s) !== array.length) throw new RangeError(`tensor(): ${array.length} values do not fill shape ${formatShape(s)}`);
-  const backend = options.backend ?? cpu;
+  const backend = options.backend ?? defaultBackend(dtype);
   return new Tensor(backend, backend.upload(array), s, options.requiresGrad ?? false);
 }
 
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
   assertValidShape(shape);
-  const backend = options.backend ?? cpu;
-  return new Tensor(backend, backend.fill(options.dtype ?? 'float32', shapeSize(shape), value), shape, options.requiresGrad ?? false);
+  const dtype = options.dtype ?? 'float32';
+  const backend = options.backend ?? defaultBackend(dtype);
+  return new Tensor(backend, backend.fill(dtype, shapeSize(shape), value), shape, options.requiresGrad ?? false);
 }
 
 export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {

@@ -34,6 +34,10 @@ function wrap(array: FloatArray): HostBuffer {
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
 
+  scope<T>(fn: () => T): T {
+    return fn();
+  }
+
   upload(data: FloatArray): DeviceBuffer {
     return wrap(data);
   }

@@ -13,8 +13,8 @@ import { allocArray, dtypeOf, type FloatArray } from '../../tensor/dtype.js';
 import { broadcastStrides, shapeSize, type Shape } from '../../tensor/shape.js';
 import { erf32, erf64 } from './erf.js';
 
-export function unaryKernel(op: UnaryOp, a: FloatArray): FloatArray {
-  const out = allocArray(dtypeOf(a), a.length);
+export function unaryKernel(op: UnaryOp, a: FloatArray, into?: FloatArray): FloatArray {
+  const out = into ?? allocArray(dtypeOf(a), a.length);
   const n = a.length;
   switch (op) {
     case 'neg':
@@ -138,15 +138,15 @@ function forEachRow(outShape: Shape, inputShapes: readonly Shape[], row: (o: num
   }
 }
 
-export function binaryKernel(op: BinaryOp, a: FloatArray, aShape: Shape, b: FloatArray, bShape: Shape, outShape: Shape): FloatArray {
-  const out = allocArray(dtypeOf(a), shapeSize(outShape));
+export function binaryKernel(op: BinaryOp, a: FloatArray, aShape: Shape, b: FloatArray, bShape: Shape, outShape: Shape, into?: FloatArray): FloatArray {
+  const out = into ?? allocArray(dtypeOf(a), shapeSize(outShape));
   if (out.length === 0) return out;
   forEachRow(outShape, [aShape, bShape], (o, [ai, bi], n, [sa, sb]) => binaryRow(op, out, o, a, ai, sa, b, bi, sb, n));
   return out;
 }
 
-export function whereKernel(cond: FloatArray, condShape: Shape, a: FloatArray, aShape: Shape, b: FloatArray, bShape: Shape, outShape: Shape): FloatArray {
-  const out = allocArray(dtypeOf(a), shapeSize(outShape));
+export function whereKernel(cond: FloatArray, condShape: Shape, a: FloatArray, aShape: Shape, b: FloatArray, bShape: Shape, outShape: Shape, into?: FloatArray): FloatArray {
+  const out = into ?? allocArray(dtypeOf(a), shapeSize(outShape));
   if (out.length === 0) return out;
   forEachRow(outShape, [condShape, aShape, bShape], (o, [ci, ai, bi], n, [sc, sa, sb]) => {
     for (let j = 0; j < n; j++) out[o + j] = cond[ci + j * sc] !== 0 ? a[ai + j * sa] : b[bi + j * sb];

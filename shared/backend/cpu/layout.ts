@@ -7,9 +7,9 @@
 import { allocArray, dtypeOf, type FloatArray } from '../../tensor/dtype.js';
 import { shapeSize, stridesOf, type Shape } from '../../tensor/shape.js';
 
-export function permuteKernel(a: FloatArray, shape: Shape, perm: readonly number[]): FloatArray {
+export function permuteKernel(a: FloatArray, shape: Shape, perm: readonly number[], into?: FloatArray): FloatArray {
   const rank = shape.length;
-  const out = allocArray(dtypeOf(a), a.length);
+  const out = into ?? allocArray(dtypeOf(a), a.length);
   if (a.length === 0) return out;
   const inStrides = stridesOf(shape);
   const outShape = perm.map((p) => shape[p]);
@@ -73,23 +73,23 @@ function copyBlock(big: FloatArray, bigShape: Shape, small: FloatArray, size: re
   }
 }
 
-export function sliceKernel(a: FloatArray, shape: Shape, begin: readonly number[], size: readonly number[]): FloatArray {
-  const out = allocArray(dtypeOf(a), shapeSize(size));
+export function sliceKernel(a: FloatArray, shape: Shape, begin: readonly number[], size: readonly number[], into?: FloatArray): FloatArray {
+  const out = into ?? allocArray(dtypeOf(a), shapeSize(size));
   copyBlock(a, shape, out, size, begin, true);
   return out;
 }
 
-export function padKernel(a: FloatArray, shape: Shape, outShape: Shape, begin: readonly number[]): FloatArray {
-  const out = allocArray(dtypeOf(a), shapeSize(outShape));
+export function padKernel(a: FloatArray, shape: Shape, outShape: Shape, begin: readonly number[], into?: FloatArray): FloatArray {
+  const out = into ? into.fill(0) : allocArray(dtypeOf(a), shapeSize(outShape));
   copyBlock(out, outShape, a, shape, begin, false);
   return out;
 }
 
-export function concatKernel(inputs: readonly FloatArray[], shapes: readonly Shape[], axis: number): FloatArray {
+export function concatKernel(inputs: readonly FloatArray[], shapes: readonly Shape[], axis: number, into?: FloatArray): FloatArray {
   const outer = shapeSize(shapes[0].slice(0, axis));
   const chunks = shapes.map((s) => shapeSize(s.slice(axis)));
   const rowLen = chunks.reduce((x, y) => x + y, 0);
-  const out = allocArray(dtypeOf(inputs[0]), outer * rowLen);
+  const out = into ?? allocArray(dtypeOf(inputs[0]), outer * rowLen);
   for (let o = 0; o < outer; o++) {
     let pos = o * rowLen;
     for (let t = 0; t < inputs.length; t++) {
@@ -101,11 +101,11 @@ export function concatKernel(inputs: readonly FloatArray[], shapes: readonly Sha
   return out;
 }
 
-export function gatherKernel(a: FloatArray, shape: Shape, axis: number, indices: Int32Array): FloatArray {
+export function gatherKernel(a: FloatArray, shape: Shape, axis: number, indices: Int32Array, into?: FloatArray): FloatArray {
   const outer = shapeSize(shape.slice(0, axis));
   const dim = shape[axis];
   const inner = shapeSize(shape.slice(axis + 1));
-  const out = allocArray(dtypeOf(a), outer * indices.length * inner);
+  const out = into ?? allocArray(dtypeOf(a), outer * indices.length * inner);
   for (let o = 0; o < outer; o++) {
     for (let t = 0; t < indices.length; t++) {
       const src = (o * dim + indices[t]) * inner;
@@ -115,11 +115,11 @@ export function gatherKernel(a: FloatArray, shape: Shape, axis: number, indices:
   return out;
 }
 
-export function scatterAddKernel(a: FloatArray, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): FloatArray {
+export function scatterAddKernel(a: FloatArray, shape: Shape, axis: number, indices: Int32Array, outShape: Shape, into?: FloatArray): FloatArray {
   const outer = shapeSize(shape.slice(0, axis));
   const dim = outShape[axis];
   const inner = shapeSize(shape.slice(axis + 1));
-  const out = allocArray(dtypeOf(a), shapeSize(outShape));
+  const out = into ? into.fill(0) : allocArray(dtypeOf(a), shapeSize(outShape));
   for (let o = 0; o < outer; o++) {
     for (let t = 0; t < indices.length; t++) {
       const dst = (o * dim + indices[t]) * inner;

@@ -65,9 +65,10 @@ function gemm(a: FloatArray, aOff: number, sAi: number, sAp: number, b: FloatArr
   }
 }
 
-export function matmulKernel(a: FloatArray, b: FloatArray, spec: MatmulSpec): FloatArray {
+export function matmulKernel(a: FloatArray, b: FloatArray, spec: MatmulSpec, into?: FloatArray): FloatArray {
   const { batch, m, n, k, transA, transB } = spec;
-  const out = allocArray(dtypeOf(a), batch * m * n);
+  // The kernel accumulates into C, so a recycled output must start at zero.
+  const out = into ? into.fill(0) : allocArray(dtypeOf(a), batch * m * n);
   const sAi = transA ? 1 : k;
   const sAp = transA ? m : 1;
   const sBp = transB ? 1 : n;

@@ -8,8 +8,8 @@ import type { ReduceOp } from '../backend.js';
 import { allocArray, dtypeOf, type FloatArray } from '../../tensor/dtype.js';
 import { shapeSize, type Shape } from '../../tensor/shape.js';
 
-function reduceBlock(op: ReduceOp, a: FloatArray, outer: number, r: number, inner: number): FloatArray {
-  const out = allocArray(dtypeOf(a), outer * inner);
+function reduceBlock(op: ReduceOp, a: FloatArray, outer: number, r: number, inner: number, into?: FloatArray): FloatArray {
+  const out = into ?? allocArray(dtypeOf(a), outer * inner);
   if (inner === 1) {
     for (let o = 0; o < outer; o++) {
       const base = o * r;
@@ -53,8 +53,13 @@ function reduceBlock(op: ReduceOp, a: FloatArray, outer: number, r: number, inne
   return out;
 }
 
-export function reduceKernel(op: ReduceOp, a: FloatArray, shape: Shape, axes: readonly number[]): FloatArray {
-  if (axes.length === 0) return a.slice();
+/** Reduces `axes`; the result goes to `into` when given (it must have the reduced size). */
+export function reduceKernel(op: ReduceOp, a: FloatArray, shape: Shape, axes: readonly number[], into?: FloatArray): FloatArray {
+  if (axes.length === 0) {
+    if (!into) return a.slice();
+    into.set(a);
+    return into;
+  }
   // Group the sorted axes into runs of adjacent axes.
   const runs: Array<[number, number]> = [];
   for (const ax of axes) {
@@ -70,7 +75,7 @@ export function reduceKernel(op: ReduceOp, a: FloatArray, shape: Shape, axes: re
     const r = shapeSize(curShape.slice(from, to));
     const inner = shapeSize(curShape.slice(to));
     if (r === 0 && op === 'max') throw new RangeError(`max over an empty axis of shape [${shape.join(', ')}]`);
-    current = reduceBlock(op, current, outer, r, inner);
+    current = reduceBlock(op, current, outer, r, inner, k === 0 ? into : undefined);
     curShape = [...curShape.slice(0, from), ...curShape.slice(to)];
   }
   return current;

@@ -1,0 +1,3 @@
+// AssemblyScript entry: every kernel the wasm backend calls. Built by `npm run build:wasm` into
+// dist/wasm/ (a plain-SIMD build and a relaxed-SIMD build with fused multiply-add).
+export { gemm, gemmScratchBytes } from './gemm';

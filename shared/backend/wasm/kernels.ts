@@ -1,0 +1,65 @@
+/**
+ * Loading the compiled AssemblyScript kernels (dist/wasm, built by `npm run build:wasm`). Two
+ * builds exist: plain 128-bit SIMD, and relaxed SIMD whose fused multiply-add doubles matmul
+ * throughput. Node 20's V8 has relaxed SIMD behind a flag, which is switched on here before the
+ * module is compiled; if the relaxed build still does not validate, the plain build is used.
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { packageRoot } from '../../util/paths.js';
+
+export interface KernelExports {
+  gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: number, transB: number, accumulate: number, j0: number, j1: number, scratch: number): void;
+  gemmScratchBytes(cols: number): number;
+}
+
+export type KernelFlavour = 'relaxed-simd' | 'simd';
+
+let compiled: { module: WebAssembly.Module; flavour: KernelFlavour } | null = null;
+
+function wasmPath(flavour: KernelFlavour): string {
+  return join(packageRoot(), 'dist', 'wasm', flavour === 'relaxed-simd' ? 'kernels-relaxed.wasm' : 'kernels-simd.wasm');
+}
+
+/** The compiled kernel module (compiled once per thread). `prefer` forces a flavour (tests, benchmarks). */
+export function kernelModule(prefer?: KernelFlavour): { module: WebAssembly.Module; flavour: KernelFlavour } {
+  if (compiled && (!prefer || prefer === compiled.flavour)) return compiled;
+  const order: KernelFlavour[] = prefer ? [prefer] : ['relaxed-simd', 'simd'];
+  for (const flavour of order) {
+    const path = wasmPath(flavour);
+    if (!existsSync(path)) throw new Error(`the wasm kernels are not built: ${path} is missing (run npm run build)`);
+    if (flavour === 'relaxed-simd') setFlagsFromString('--experimental-wasm-relaxed-simd');
+    const bytes = readFileSync(path);
+    if (!WebAssembly.validate(bytes)) continue;
+    const result = { module: new WebAssembly.Module(bytes), flavour };
+    if (!prefer) compiled = result;
+    return result;
+  }
+  throw new Error('this Node.js cannot run WebAssembly SIMD, which the wasm backend needs; use --backend cpu');
+}
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort: (_msg: number, _file: number, line: number, col: number) => {
+        throw new Error(`wasm kernel aborted at ${line}:${col}`);
+      },
+    },
+  });
+  return bindKernels(instance.exports);
+}
+
+/** Checks that the module exports every kernel, with the right arity, and types them. */
+function bindKernels(exports: WebAssembly.Exports): KernelExports {
+  const fn = (name: string, arity: number): ((...args: number[]) => number) => {
+    const f = exports[name];
+    if (typeof f !== 'function' || f.length !== arity) throw new Error(`the wasm kernels lack ${name}/${arity}: rebuild with npm run build`);
+    return f as (...args: number[]) => number;
+  };
+  const gemm = fn('gemm', 12);
+  const gemmScratchBytes = fn('gemmScratchBytes', 1);
+  return { gemm: (...args) => void gemm(...args), gemmScratchBytes: (cols) => gemmScratchBytes(cols) };
+}

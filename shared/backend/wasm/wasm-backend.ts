@@ -1,0 +1,239 @@
+/**
+ * The wasm backend: tensors live in one shared WebAssembly memory; matrix products run in
+ * AssemblyScript SIMD kernels split across a fork-join thread pool; every other op runs the
+ * reference TypeScript kernel directly on views of that memory (no copies), writing into a block
+ * from the same allocator. Only float32 is supported; float64 tensors (gradient checks) stay on the
+ * CPU backend.
+ *
+ * Memory lifetime. JavaScript cannot tell when a tensor dies, so blocks come back two ways:
+ *   - inside `scope(fn)` every block allocated is released when fn returns (a training step:
+ *     forward, backward and the optimizer update all happen in one scope); a buffer used after its
+ *     scope ended is an error, caught on its next use by a kernel or a read;
+ *   - blocks allocated outside any scope (parameters) are released by a FinalizationRegistry once
+ *     their buffer object is unreachable. A view handed out by readSync keeps its buffer reachable.
+ */
+
+import type { Backend, BinaryOp, DeviceBuffer, MatmulSpec, ReduceOp, UnaryOp } from '../backend.js';
+import type { DType, FloatArray } from '../../tensor/dtype.js';
+import { shapeSize, type Shape } from '../../tensor/shape.js';
+import { binaryKernel, unaryKernel, whereKernel } from '../cpu/elementwise.js';
+import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
+import { reduceKernel } from '../cpu/reduce.js';
+import { WasmHeap } from './heap.js';
+import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
+import { ThreadPool, type GemmSlice } from './pool.js';
+
+class WasmBuffer implements DeviceBuffer {
+  readonly dtype: DType = 'float32';
+  released = false;
+  constructor(readonly ptr: number, readonly size: number, readonly length: number, readonly view: Float32Array) {}
+}
+
+/** Matrix products smaller than this many multiply-adds run on one thread (the fork costs ~10 µs). */
+const PARALLEL_MIN_MACS = 1 << 18;
+const NR = 8;
+
+export interface WasmBackendOptions {
+  /** Threads for intra-op parallelism, this one included (default 1). */
+  readonly threads?: number;
+  /** Force a kernel build (tests and benchmarks); default: relaxed SIMD if the runtime has it. */
+  readonly flavour?: KernelFlavour;
+  readonly initialBytes?: number;
+}
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm';
+  private readonly heap: WasmHeap;
+  private readonly kernels: KernelExports;
+  private readonly scopes: WasmBuffer[][] = [];
+  private readonly owners = new WeakMap<Float32Array, WasmBuffer>();
+  private readonly finalizer = new FinalizationRegistry<{ ptr: number; size: number }>((b) => this.heap.release(b.ptr, b.size));
+
+  private constructor(heap: WasmHeap, kernels: KernelExports, private readonly pool: ThreadPool | null, readonly flavour: KernelFlavour) {
+    this.heap = heap;
+    this.kernels = kernels;
+  }
+
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const heap = new WasmHeap(options.initialBytes);
+    const { module, flavour } = kernelModule(options.flavour);
+    const kernels = instantiateKernels(module, heap.memory);
+    const threads = options.threads ?? 1;
+    const pool = threads > 1 ? await ThreadPool.start(threads, module, heap.memory) : null;
+    return new WasmBackend(heap, kernels, pool, flavour);
+  }
+
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  memoryStats(): ReturnType<WasmHeap['stats']> {
+    return this.heap.stats();
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------
+
+  private alloc(length: number): WasmBuffer {
+    const { ptr, size } = this.heap.alloc(Math.max(length, 1) * 4);
+    const buffer = new WasmBuffer(ptr, size, length, this.heap.f32(ptr, length));
+    const scope = this.scopes[this.scopes.length - 1];
+    if (scope) scope.push(buffer);
+    else this.finalizer.register(buffer, { ptr, size }, buffer);
+    return buffer;
+  }
+
+  private use(buffer: DeviceBuffer): WasmBuffer {
+    if (!(buffer instanceof WasmBuffer)) throw new TypeError('the wasm backend was given a buffer that belongs to another backend');
+    if (buffer.released) throw new Error('a tensor was used after the scope that created it ended (keep it by creating it outside the scope)');
+    return buffer;
+  }
+
+  private f32(buffer: DeviceBuffer): Float32Array {
+    return this.use(buffer).view;
+  }
+
+  /** Runs fn; every buffer allocated inside (and not before) is released when it returns. */
+  scope<T>(fn: () => T): T {
+    const mine: WasmBuffer[] = [];
+    this.scopes.push(mine);
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+      for (const b of mine) {
+        b.released = true;
+        this.heap.release(b.ptr, b.size);
+      }
+    }
+  }
+
+  private fresh(length: number): { buffer: WasmBuffer; out: Float32Array } {
+    const buffer = this.alloc(length);
+    return { buffer, out: buffer.view };
+  }
+
+  // ---- Backend --------------------------------------------------------------------------------
+
+  upload(data: FloatArray): DeviceBuffer {
+    if (!(data instanceof Float32Array)) throw new TypeError('the wasm backend holds float32 only; create float64 tensors on the cpu backend');
+    const { buffer, out } = this.fresh(data.length);
+    out.set(data);
+    return buffer;
+  }
+
+  fill(dtype: DType, length: number, value: number): DeviceBuffer {
+    if (dtype !== 'float32') throw new TypeError('the wasm backend holds float32 only; create float64 tensors on the cpu backend');
+    const { buffer, out } = this.fresh(length);
+    out.fill(value);
+    return buffer;
+  }
+
+  read(buffer: DeviceBuffer): Promise<FloatArray> {
+    return Promise.resolve(this.readSync(buffer));
+  }
+
+  readSync(buffer: DeviceBuffer): FloatArray {
+    const b = this.use(buffer);
+    this.owners.set(b.view, b);
+    return b.view;
+  }
+
+  cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer {
+    if (dtype !== 'float32') throw new TypeError('the wasm backend holds float32 only');
+    return this.upload(this.f32(buffer));
+  }
+
+  unary(op: UnaryOp, a: DeviceBuffer): DeviceBuffer {
+    const { buffer, out } = this.fresh(a.length);
+    unaryKernel(op, this.f32(a), out);
+    return buffer;
+  }
+
+  binary(op: BinaryOp, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(outShape));
+    binaryKernel(op, this.f32(a), aShape, this.f32(b), bShape, outShape, out);
+    return buffer;
+  }
+
+  where(cond: DeviceBuffer, condShape: Shape, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(outShape));
+    whereKernel(this.f32(cond), condShape, this.f32(a), aShape, this.f32(b), bShape, outShape, out);
+    return buffer;
+  }
+
+  reduce(op: ReduceOp, a: DeviceBuffer, shape: Shape, axes: readonly number[]): DeviceBuffer {
+    const outLength = shapeSize(shape.filter((_, i) => !axes.includes(i)));
+    const { buffer, out } = this.fresh(outLength);
+    reduceKernel(op, this.f32(a), shape, axes, out);
+    return buffer;
+  }
+
+  matmul(a: DeviceBuffer, b: DeviceBuffer, spec: MatmulSpec): DeviceBuffer {
+    const A = this.use(a);
+    const B = this.use(b);
+    const { batch, m, n, k } = spec;
+    const { buffer } = this.fresh(batch * m * n);
+    const aStride = spec.aBroadcast ? 0 : m * k * 4;
+    const bStride = spec.bBroadcast ? 0 : k * n * 4;
+    for (let t = 0; t < batch; t++) this.gemm(A.ptr + t * aStride, B.ptr + t * bStride, buffer.ptr + t * m * n * 4, m, n, k, spec.transA, spec.transB);
+    return buffer;
+  }
+
+  /** C = op(A)·op(B) for one matrix, split by columns across the pool when it is large enough. */
+  private gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
+    const threads = this.pool && m * n * k >= PARALLEL_MIN_MACS && n >= 2 * NR ? Math.min(this.pool.threads, Math.floor(n / NR)) : 1;
+    const per = Math.ceil(n / threads / NR) * NR;
+    const ranges: Array<[number, number]> = [];
+    for (let j0 = 0; j0 < n; j0 += per) ranges.push([j0, Math.min(n, j0 + per)]);
+    const scratch = ranges.map(([j0, j1]) => this.heap.alloc(this.kernels.gemmScratchBytes(j1 - j0)));
+    try {
+      const slices: GemmSlice[] = ranges.map(([j0, j1], t) => ({ j0, j1, scratch: scratch[t].ptr }));
+      const run = (s: GemmSlice): void => this.kernels.gemm(a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, 0, s.j0, s.j1, s.scratch);
+      if (slices.length === 1 || !this.pool) run(slices[0]);
+      else this.pool.gemm({ a, b, c, m, n, k, transA: transA ? 1 : 0, transB: transB ? 1 : 0, accumulate: 0 }, slices, run);
+    } finally {
+      for (const s of scratch) this.heap.release(s.ptr, s.size);
+    }
+  }
+
+  permute(a: DeviceBuffer, shape: Shape, perm: readonly number[]): DeviceBuffer {
+    const { buffer, out } = this.fresh(a.length);
+    permuteKernel(this.f32(a), shape, perm, out);
+    return buffer;
+  }
+
+  slice(a: DeviceBuffer, shape: Shape, begin: readonly number[], size: readonly number[]): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(size));
+    sliceKernel(this.f32(a), shape, begin, size, out);
+    return buffer;
+  }
+
+  pad(a: DeviceBuffer, shape: Shape, outShape: Shape, begin: readonly number[]): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(outShape));
+    padKernel(this.f32(a), shape, outShape, begin, out);
+    return buffer;
+  }
+
+  concat(inputs: readonly DeviceBuffer[], shapes: readonly Shape[], axis: number): DeviceBuffer {
+    const total = inputs.reduce((s, b) => s + b.length, 0);
+    const { buffer, out } = this.fresh(total);
+    concatKernel(inputs.map((b) => this.f32(b)), shapes, axis, out);
+    return buffer;
+  }
+
+  gather(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(shape.map((d, i) => (i === axis ? indices.length : d))));
+    gatherKernel(this.f32(a), shape, axis, indices, out);
+    return buffer;
+  }
+
+  scatterAdd(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): DeviceBuffer {
+    const { buffer, out } = this.fresh(shapeSize(outShape));
+    scatterAddKernel(this.f32(a), shape, axis, indices, outShape, out);
+    return buffer;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
