@@ -1,12 +1,15 @@
 /**
- * `npm run bench`: meshgrad against TensorFlow.js (CPU and WASM backends) in one process run.
+ * `npm run bench`: meshgrad against TensorFlow.js (CPU and WASM backends) in one process run,
+ * and meshgrad's distributed training against its single-process training.
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul] [--isolate]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|distributed] [--isolate]
  *
- * Suites: the MLP training step (bench/mlp-step.ts) and square matmul GFLOPS (bench/matmul.ts),
- * in that order, in this process (--isolate: each in a fresh child process). Prints a table per
- * suite; --json writes every figure (and the machine) to FILE. Exits with 1 when a sanity check
- * fails (a loss that does not go down, a tfjs leak, a wrong product).
+ * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts) and
+ * the distributed step (bench/distributed.ts: `local --workers 2` against `train`, the step's
+ * communication time, the coordinator's aggregation throughput), in that order, in this process
+ * (--isolate: each in a fresh child process). Prints a table per suite; --json writes every
+ * figure (and the machine) to FILE. Exits with 1 when a sanity check fails (a loss that does not
+ * go down, a tfjs leak, a wrong product or gradient sum).
  */
 
 import { spawnSync } from 'node:child_process';
@@ -15,17 +18,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { COMMUNICATION_NOTE, runDistributedSuite, type DistributedSuiteResult, type RunResult } from './distributed.js';
 import { runMatmulSuite, type MatmulSuiteResult } from './matmul.js';
 import { runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul] [--isolate]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|distributed] [--isolate]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step) or 'matmul' suite (default: all)
+  --suite NAME   run only the 'mlp' (training step), 'matmul' or 'distributed' suite (default: all)
   --isolate      run each suite in a fresh Node process (default: all in this one)`;
 
-type SuiteName = 'all' | 'mlp' | 'matmul';
+type SuiteName = 'all' | 'mlp' | 'matmul' | 'distributed';
+const SUITES = ['mlp', 'matmul', 'distributed'] as const;
 
 interface Args {
   readonly quick: boolean;
@@ -55,8 +60,8 @@ function parseCommandLine(argv: string[]): Args {
     process.exit(0);
   }
   const suite = values.suite ?? 'all';
-  if (suite !== 'all' && suite !== 'mlp' && suite !== 'matmul') throw new Error(`unknown --suite '${suite}' (all, mlp or matmul)`);
-  return { quick: values.quick ?? false, json: values.json, suite, isolate: (values.isolate ?? false) && !(values.child ?? false), child: values.child ?? false };
+  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul or distributed)`);
+  return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), child: values.child ?? false };
 }
 
 function log(line: string): void {
@@ -121,7 +126,77 @@ function matmulTable(r: MatmulSuiteResult): string {
   ].join('\n');
 }
 
-type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult };
+function distributedTable(r: DistributedSuiteResult): string {
+  const runRow = (e: RunResult, speedup: string): string[] => [
+    e.run === 'train' ? 'train' : `local --workers ${r.local.workers}`,
+    e.run === 'train' ? '1 process' : `coordinator + ${r.local.workers} worker processes`,
+    fmt(e.timing.medianMs, 2),
+    fmt(e.timing.meanMs, 2),
+    fmt(e.samplesPerSecond, 0),
+    speedup,
+    fmt(e.initialLoss, 4),
+    `${fmt(e.firstLoss, 3)} -> ${fmt(e.lastLoss, 3)}`,
+    e.lossCheck.passed ? 'ok' : 'FAILED',
+  ];
+  const runs = formatTable(
+    ['run', 'processes', 'median ms/step', 'mean ms/step', 'samples/s', 'speed-up', 'step-0 loss', 'timed loss first -> last', 'loss down'],
+    [runRow(r.train, '-'), runRow(r.local, fmtRatio(r.localSpeedup))],
+    new Set([2, 3, 4, 5, 6]),
+  );
+  const b = r.local.breakdown;
+  const step = r.local.timing.medianMs;
+  const part = (name: string, t: { medianMs: number; meanMs: number }): string[] => [name, fmt(t.medianMs, 2), fmt(t.meanMs, 2), `${fmt((100 * t.medianMs) / step, 0)}%`];
+  const parts = formatTable(
+    ['part of a local step', 'median ms', 'mean ms', 'median / median step'],
+    [
+      part('step: dispatch -> new params sent (stepMs)', b.stepMs),
+      part("slowest worker's compute", b.slowestComputeMs),
+      part('update: gradient sum + Adam', b.updateMs),
+      part('communication: step - compute - update', b.communicationMs),
+    ],
+    new Set([1, 2, 3]),
+  );
+  const a = r.aggregation;
+  const mb = (bytes: number): string => `${fmt(bytes / 1e6, 2)} MB`;
+  const op = (name: string, m: { timing: { medianMs: number; meanMs: number }; gbPerSecond: number }): string[] => [name, fmt(m.timing.medianMs, 2), fmt(m.timing.meanMs, 2), fmt(m.gbPerSecond, 2)];
+  const agg = formatTable(
+    ['coordinator operation', 'median ms', 'mean ms', 'GB/s'],
+    [
+      op(`sumInto (${a.workers} contributions)`, a.aggregate),
+      op(`decode + validate ${a.workers} frames (decodeMessage + decodeContribution)`, a.decode),
+      op('receive path: decode + validate + sumInto', a.receivePath),
+      op(`params broadcast: encodeMessage (${a.parameters.toLocaleString('en-US')} parameters)`, a.paramsEncode),
+    ],
+    new Set([1, 2, 3]),
+  );
+  return [
+    `Distributed step: ${r.model}, global batch ${r.batchSize}, ${r.optimizer}, Fashion-MNIST; ${r.warmupSteps} warm-up + ${r.timedSteps} timed steps per run`,
+    `(ms/step = interval between consecutive step events; local: in-process coordinator on 127.0.0.1, --balance ${r.local.balance};`,
+    ` speed-up = train median ms / local median ms; > 1 means the ${r.local.workers} workers are faster)`,
+    '',
+    runs,
+    '',
+    `  train: ${r.train.lossCheck.detail}`,
+    `  local: ${r.local.lossCheck.detail}; step-0 loss ${r.initialLossMatches ? 'matches' : 'DIFFERS FROM'} train's; max |local - train| loss over the timed steps ${r.maxTimedLossDifference.toExponential(1)}`,
+    `  local start-up (coordinator started -> first step: workers spawned, dataset loaded, joined): ${fmt(r.local.startupSeconds, 1)} s`,
+    '',
+    `Where a local step's time goes (the coordinator's StepEvent timing, per timed step)`,
+    '',
+    parts,
+    '',
+    `  ${COMMUNICATION_NOTE}`,
+    '',
+    `Coordinator aggregation: ${a.workers} simulated workers x ${a.parameters.toLocaleString('en-US')} parameters (${a.tensors} x ${a.paramsPerTensor.toLocaleString('en-US')} float32),`,
+    `${mb(a.gradientBytes)} of gradients per worker (${mb(a.frameBytes)} frames); median over ${a.reps} repetitions;`,
+    `GB/s = ${a.workers} x ${mb(a.gradientBytes)} of gradients (params encode: ${mb(a.gradientBytes)} of parameters) / median time, 1 GB = 1e9 bytes`,
+    '',
+    agg,
+    '',
+    `  max |sumInto - float64 sum| ${a.maxAbsError.toExponential(1)}; receive path result ${a.receivePathMatches ? 'identical to' : 'DIFFERS FROM'} sumInto's; params frame ${mb(a.paramsEncode.frameBytes)}`,
+  ].join('\n');
+}
+
+type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; distributed?: DistributedSuiteResult };
 
 /** Runs `suites` in this process, printing each table as it finishes. */
 async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolean): Promise<SuiteResults> {
@@ -131,10 +206,14 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       log('MLP training step suite:');
       results.mlp = await runMlpStepSuite({ quick, log });
       console.log(`${mlpTable(results.mlp)}\n`);
-    } else {
+    } else if (suite === 'matmul') {
       log('matmul suite:');
       results.matmul = await runMatmulSuite({ quick, log });
       console.log(`${matmulTable(results.matmul)}\n`);
+    } else {
+      log('distributed suite:');
+      results.distributed = await runDistributedSuite({ quick, log });
+      console.log(`${distributedTable(results.distributed)}\n`);
     }
   }
   return results;
@@ -156,9 +235,10 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
       });
       if (child.error) throw child.error;
       if (!existsSync(file)) throw new Error(`the ${suite} suite's child process failed (exit status ${child.status ?? child.signal})`);
-      const report = JSON.parse(readFileSync(file, 'utf8')) as { mlpStep: MlpStepSuiteResult | null; matmul: MatmulSuiteResult | null };
+      const report = JSON.parse(readFileSync(file, 'utf8')) as { mlpStep: MlpStepSuiteResult | null; matmul: MatmulSuiteResult | null; distributed: DistributedSuiteResult | null };
       if (suite === 'mlp' && report.mlpStep) results.mlp = report.mlpStep;
       if (suite === 'matmul' && report.matmul) results.matmul = report.matmul;
+      if (suite === 'distributed' && report.distributed) results.distributed = report.distributed;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -183,14 +263,14 @@ async function main(): Promise<number> {
   }
 
   // The MLP step first: the headline figure is measured in a fresh process either way.
-  const suites = (['mlp', 'matmul'] as const).filter((s) => args.suite === 'all' || args.suite === s);
+  const suites = SUITES.filter((s) => args.suite === 'all' || args.suite === s);
   const results = args.isolate ? runIsolated(suites, args.quick) : await runInProcess(suites, args.quick);
-  const ok = suites.every((s) => (s === 'mlp' ? results.mlp?.ok : results.matmul?.ok) === true);
+  const ok = suites.every((s) => results[s]?.ok === true);
 
   const endLoad = loadAverage();
   if (!args.child) {
     console.log(`load average at end (1/5/15 min): ${formatLoad(endLoad)}`);
-    if (!ok) console.log('SANITY CHECK FAILED: see the loss / leak / product notes above');
+    if (!ok) console.log('SANITY CHECK FAILED: see the loss / leak / product / sum notes above');
   }
 
   if (args.json !== undefined) {
@@ -206,6 +286,7 @@ async function main(): Promise<number> {
       ok,
       mlpStep: results.mlp ?? null,
       matmul: results.matmul ?? null,
+      distributed: results.distributed ?? null,
     };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     if (!args.child) console.log(`results written to ${file}`);

@@ -6,12 +6,14 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { addCoordinatorOptions, coordinatorConfigFrom, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
 import { packageRoot } from '../shared/util/paths.js';
 import { positiveInt } from './flags.js';
+import { configureBackend } from './backend-options.js';
 import type { Output } from './progress.js';
 
 interface LocalFlags extends CoordinatorFlags {
@@ -19,9 +21,9 @@ interface LocalFlags extends CoordinatorFlags {
   workerLogLevel: string;
 }
 
-function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output): ChildProcess {
+function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output, extra: readonly string[]): ChildProcess {
   const bin = join(packageRoot(), 'bin', 'meshgrad.js');
-  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2'], {
+  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2', ...extra], {
     // The token travels in the environment, not argv, so `ps` does not show it.
     env: { ...process.env, MESHGRAD_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,15 +68,21 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
     const config = coordinatorConfigFrom(flags, { token, minWorkers });
     const children: ChildProcess[] = [];
-    out.write(`local run: ${flags.workers} worker process(es), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}`);
+    // The workers compute at the same time, so they share the cores; the coordinator computes
+    // (evaluation) only while they wait.
+    const cores = flags.threads ?? availableParallelism();
+    const workerThreads = Math.max(1, Math.floor(cores / flags.workers));
+    const active = await configureBackend(flags);
+    out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}`);
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, (c) => {
         out.write(`coordinator listening on ${c.url}`);
-        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out));
+        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
       });
       await reportSummary(out, summary, config.save, flags.summaryJson);
     } finally {
       await stopChildren(children, 5000);
+      await active.close();
     }
   });
   return cmd;

@@ -9,8 +9,9 @@ import { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName 
 import { trainSingleProcess, type TrainConfig } from '../shared/train/single-process.js';
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
 import { createReporter, type Output } from './progress.js';
+import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
 
-export interface TrainFlags {
+export interface TrainFlags extends BackendFlags {
   model: string;
   dataset: string;
   dataDir?: string;
@@ -86,11 +87,12 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
 
 export function trainCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('train').description('train a model in this process');
-  addTrainingOptions(cmd);
+  addBackendOptions(addTrainingOptions(cmd));
   cmd.action(async (flags: TrainFlags) => {
     const config = trainConfigFrom(flags);
-    out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}`);
-    const { summary } = await trainSingleProcess(config, createReporter(out, interactive));
+    const active = await configureBackend(flags);
+    out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
+    const { summary } = await trainSingleProcess(config, createReporter(out, interactive)).finally(() => active.close());
     out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
     if (config.save) out.write(`saved parameters to ${config.save}`);
     if (flags.summaryJson) {

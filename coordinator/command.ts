@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
 import { createReporter, type Output } from '../cli/progress.js';
+import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type CoordinatorSummary } from './coordinator.js';
@@ -27,7 +28,7 @@ export interface CoordinatorFlags extends TrainFlags {
 const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
 
 export function addCoordinatorOptions(cmd: Command): Command {
-  return addTrainingOptions(cmd)
+  return addBackendOptions(addTrainingOptions(cmd))
     .addOption(env(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'), 'HOST'))
     .addOption(env(new Option('--port <n>', 'port to listen on (0: any free port)').argParser(nonNegativeInt).default(7070), 'PORT'))
     .addOption(env(new Option('--token <secret>', 'shared token workers must present (required)'), 'TOKEN'))
@@ -107,7 +108,8 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
   addCoordinatorOptions(cmd);
   cmd.action(async (flags: CoordinatorFlags) => {
     const config = coordinatorConfigFrom(flags);
-    const summary = await runCoordinator(config, out, interactive, flags.logLevel);
+    const active = await configureBackend(flags);
+    const summary = await runCoordinator(config, out, interactive, flags.logLevel).finally(() => active.close());
     await reportSummary(out, summary, config.save, flags.summaryJson);
   });
   return cmd;

@@ -4,12 +4,12 @@ import { Command, Option } from 'commander';
 import { positiveFloat, positiveInt } from '../cli/flags.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
 import { MeshWorker, type WorkerConfig } from './worker.js';
+import { addBackendOptions, configureBackend, type BackendFlags } from '../cli/backend-options.js';
 
-interface WorkerFlags {
+interface WorkerFlags extends BackendFlags {
   connect: string;
   token?: string;
   name?: string;
-  threads?: number;
   dataDir?: string;
   localData: boolean;
   backoffMax: number;
@@ -37,14 +37,15 @@ export function workerCommand(interactive: boolean): Command {
     .addOption(env(new Option('--connect <url>', 'coordinator URL, e.g. ws://127.0.0.1:7070').makeOptionMandatory(), 'CONNECT'))
     .addOption(env(new Option('--token <secret>', 'the shared token the coordinator expects'), 'TOKEN'))
     .addOption(env(new Option('--name <name>', 'a name for this worker in the coordinator logs'), 'WORKER_NAME'))
-    .addOption(env(new Option('--threads <n>', 'compute threads (default: the cores available)').argParser(positiveInt), 'THREADS'))
     .addOption(env(new Option('--data-dir <dir>', 'read dataset files from this directory'), 'DATA_DIR'))
     .addOption(env(new Option('--no-local-data', 'ask the coordinator to send samples instead of loading the dataset here'), 'NO_LOCAL_DATA'))
     .addOption(env(new Option('--backoff-max <seconds>', 'longest wait between reconnection attempts').argParser(positiveFloat).default(10), 'BACKOFF_MAX'))
     .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
     .addOption(env(new Option('--max-payload-mb <n>', 'largest message accepted from the coordinator, in MiB').argParser(positiveInt).default(1024), 'MAX_PAYLOAD_MB'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
+  addBackendOptions(cmd);
   cmd.action(async (flags: WorkerFlags) => {
+    const active = await configureBackend(flags);
     const config: WorkerConfig = {
       url: checkUrl(flags.connect),
       token: flags.token ?? null,
@@ -62,7 +63,7 @@ export function workerCommand(interactive: boolean): Command {
     const stop = (): void => worker.stop();
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    const outcome = await worker.run();
+    const outcome = await worker.run().finally(() => active.close());
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     if (outcome.kind === 'refused' || outcome.kind === 'gave-up') throw new Error(outcome.reason);

@@ -10,7 +10,7 @@ import { buildModel, parseModelSpec } from '../shared/nn/spec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
-import { computeGradients } from '../shared/train/classify.js';
+import { backendOf, computeGradients } from '../shared/train/classify.js';
 import { Rng } from '../shared/util/random.js';
 
 export class Replica {
@@ -53,8 +53,11 @@ export class Replica {
     return this.dataset;
   }
 
-  /** Computes the shard's gradient and the message that carries it. */
-  compute(assign: AssignMessage): GradientsMessage {
+  /**
+   * Computes the shard's gradient and hands the message that carries it to `send` (which must
+   * encode it at once: the gradient memory is recycled when this returns).
+   */
+  compute(assign: AssignMessage, send: (message: GradientsMessage) => void): void {
     if (assign.version !== this.version) {
       throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
     }
@@ -73,21 +76,25 @@ export class Replica {
       batch = ds.batch(indices, this.buffers);
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
-    const result = computeGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize);
-    const grads = this.params.map(([name, p]) => {
-      if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
-      return toWire(p.grad.dataSync() as Float32Array, p.shape);
+    const input = batch;
+    backendOf(this.model).scope(() => {
+      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize);
+      const grads = this.params.map(([name, p]) => {
+        if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
+        return toWire(p.grad.dataSync() as Float32Array, p.shape);
+      });
+      send({
+        type: 'gradients',
+        step: assign.step,
+        version: assign.version,
+        shard: assign.shard,
+        samples: result.size,
+        loss: result.loss,
+        correct: result.correct,
+        computeMs: performance.now() - started,
+        grads,
+      });
     });
-    return {
-      type: 'gradients',
-      step: assign.step,
-      version: assign.version,
-      shard: assign.shard,
-      samples: result.size,
-      loss: result.loss,
-      correct: result.correct,
-      computeMs: performance.now() - started,
-      grads,
-    };
+    this.model.zeroGrad();
   }
 }

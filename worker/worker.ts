@@ -162,7 +162,7 @@ export class MeshWorker {
               return;
             case 'assign': {
               if (!this.replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
-              send(this.replica.compute(msg));
+              this.replica.compute(msg, send);
               this.steps++;
               return;
             }

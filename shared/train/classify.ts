@@ -8,6 +8,8 @@ import { BatchSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy, noGrad, tensor } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Backend } from '../backend/backend.js';
+import { defaultBackend } from '../backend/default.js';
 
 export interface StepResult {
   /** Mean loss over the batch. */
@@ -17,8 +19,14 @@ export interface StepResult {
   readonly size: number;
 }
 
-export function batchInput(batch: Batch): Tensor {
-  return tensor(batch.x, [batch.size, ...batch.sampleShape]);
+/** The backend a model's parameters live on (where its steps run). */
+export function backendOf(model: Module): Backend {
+  const first = model.parameters()[0];
+  return first ? first.backend : defaultBackend();
+}
+
+export function batchInput(batch: Batch, backend: Backend = defaultBackend()): Tensor {
+  return tensor(batch.x, [batch.size, ...batch.sampleShape], { backend });
 }
 
 function countCorrect(logits: Tensor, labels: Int32Array): number {
@@ -40,7 +48,7 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
  */
 export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size): StepResult {
   model.zeroGrad();
-  const logits = model.forward(batchInput(batch));
+  const logits = model.forward(batchInput(batch, backendOf(model)));
   const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer });
   const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size };
   loss.backward();
@@ -63,11 +71,14 @@ export function evaluate(model: Module, dataset: Dataset, batchSize = 1000): Eva
     noGrad(() => {
       const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
       const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+      const backend = backendOf(model);
       for (const indices of sampler.epoch(0)) {
         const batch = dataset.batch(indices, buffers);
-        const logits = model.forward(batchInput(batch));
-        lossSum += crossEntropy(logits, batch.y).item() * batch.size;
-        correct += countCorrect(logits, batch.y);
+        backend.scope(() => {
+          const logits = model.forward(batchInput(batch, backend));
+          lossSum += crossEntropy(logits, batch.y).item() * batch.size;
+          correct += countCorrect(logits, batch.y);
+        });
       }
     });
   } finally {

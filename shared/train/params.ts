@@ -31,3 +31,9 @@ export function attachGrads(model: Module, slots: readonly ParamSlot[]): void {
 export function checkpointParams(model: Module): CheckpointParam[] {
   return model.namedParameters().map(([name, p]) => ({ name, shape: p.shape, value: hostFloat32(p, `parameter ${name}`) }));
 }
+
+/** Drops the step's gradients from the parameters and the slots (their memory is recycled). */
+export function detachGrads(model: Module, slots: readonly ParamSlot[]): void {
+  model.zeroGrad();
+  for (const s of slots) s.grad = null;
+}

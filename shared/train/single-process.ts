@@ -14,8 +14,8 @@ import type { Module } from '../nn/module.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
-import { computeGradients, evaluate, type EvalResult } from './classify.js';
-import { attachGrads, checkpointParams, paramSlots } from './params.js';
+import { backendOf, computeGradients, evaluate, type EvalResult } from './classify.js';
+import { attachGrads, checkpointParams, detachGrads, paramSlots } from './params.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
@@ -90,6 +90,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng);
   const slots = paramSlots(model);
+  const backend = backendOf(model);
   const optimizer = createOptimizer(config.optimizer, slots, {
     lr: config.lr,
     momentum: config.momentum,
@@ -116,11 +117,16 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     for (const indices of sampler.epoch(epoch)) {
       if (step >= plannedSteps) break;
       const batch = train.batch(indices, buffers);
-      const result = computeGradients(model, batch, config.labelSmoothing);
-      attachGrads(model, slots);
-      if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
-      optimizer.lr = schedule.lrAt(step);
-      optimizer.step();
+      // One scope per step: every intermediate (activations, gradients) is recycled when it ends.
+      const result = backend.scope(() => {
+        const r = computeGradients(model, batch, config.labelSmoothing);
+        attachGrads(model, slots);
+        if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
+        optimizer.lr = schedule.lrAt(step);
+        optimizer.step();
+        return r;
+      });
+      detachGrads(model, slots);
       step++;
       samples += batch.size;
       lossSum += result.loss * batch.size;

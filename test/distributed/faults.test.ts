@@ -83,14 +83,16 @@ describe('fault tolerance', () => {
 
 describe('membership', () => {
   it('a worker that joins mid-run receives the current parameters and takes part from then on', async () => {
-    const config = baseConfig({ trainSamples: 2560, batchSize: 128, epochs: 1, minWorkers: 1, auditSamples: true });
+    // The first worker runs the slow reference backend, so the run lasts seconds: long enough for
+    // a process started at step 3 to join while it is still going.
+    const config = baseConfig({ trainSamples: 12800, batchSize: 128, epochs: 1, minWorkers: 1, auditSamples: true });
     let late: ReturnType<Cluster['worker']> | null = null;
     const coordinator = await cluster.coordinator(config, (e, c) => {
       if (e.step === 3 && !late) late = cluster.worker(c.url);
     });
-    const first = cluster.worker(coordinator.url);
+    const first = cluster.worker(coordinator.url, ['--backend', 'cpu']);
     const summary = await coordinator.run();
-    expect(summary.steps).toBe(20);
+    expect(summary.steps).toBe(100);
     expect(summary.workersJoined).toBe(2);
     expect(summary.workers).toBe(2);
     expect(coordinator.sampleUsage.get(0)!.every((n) => n === 1)).toBe(true);
