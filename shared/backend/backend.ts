@@ -10,6 +10,7 @@
 
 import type { DType, FloatArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
+import type { WindowSpec } from './conv-spec.js';
 
 /** An opaque handle to a backend's storage. */
 export interface DeviceBuffer {
@@ -72,4 +73,12 @@ export interface Backend {
   gather(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array): DeviceBuffer;
   /** Zeros of `outShape` plus `a` added at `indices` along `axis` (repeats accumulate): the adjoint of `gather`. */
   scatterAdd(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): DeviceBuffer;
+  /** Windows of an NCHW input as rows: [N·oh·ow, C·kh·kw] (padding reads 0). */
+  im2col(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
+  /** The adjoint of im2col: sums columns back into an NCHW tensor of `shape`. */
+  col2im(cols: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
+  /** Max over each window: [N, C, oh, ow]. */
+  maxPool2d(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
+  /** The gradient of maxPool2d with respect to x, given the gradient of its output. */
+  maxPool2dBackward(x: DeviceBuffer, shape: Shape, grad: DeviceBuffer, spec: WindowSpec): DeviceBuffer;
 }

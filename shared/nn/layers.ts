@@ -1,9 +1,10 @@
-/** Basic layers: Linear, Sequential, Flatten, Dropout and the activation modules. */
+/** Basic layers: Linear, Conv2d, MaxPool2d, Sequential, Flatten, Dropout and the activation modules. */
 
 import { dropout } from '../ops/dropout.js';
 import { gelu, geluTanh, leakyRelu, relu, sigmoid, softmax, tanh } from '../ops/activations.js';
 import { flatten } from '../ops/layout.js';
 import { linear } from '../ops/matmul.js';
+import { conv2d, maxPool2d, type Pair } from '../ops/conv.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { kaimingUniform, uniformTensor, xavierUniform } from './init.js';
@@ -122,5 +123,47 @@ export class Softmax extends Module {
   }
   forward(x: Tensor): Tensor {
     return softmax(x, this.axis);
+  }
+}
+
+export interface Conv2dLayerOptions {
+  readonly stride?: Pair;
+  readonly padding?: Pair;
+  readonly dilation?: Pair;
+  readonly bias?: boolean;
+}
+
+/**
+ * 2-D convolution with weight [out, in, kh, kw] and bias [out], initialised as torch.nn.Conv2d:
+ * U(±1/√fanIn) for both, fanIn = in·kh·kw (kaiming_uniform with a = √5).
+ */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly kernel: [number, number];
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernel: Pair, rng: Rng, readonly options: Conv2dLayerOptions = {}) {
+    super();
+    this.kernel = typeof kernel === 'number' ? [kernel, kernel] : [kernel[0], kernel[1]];
+    for (const [n, v] of [['inChannels', inChannels], ['outChannels', outChannels], ['kernel height', this.kernel[0]], ['kernel width', this.kernel[1]]] as const) {
+      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`Conv2d: ${n} must be a positive integer, got ${v}`);
+    }
+    const shape = [outChannels, inChannels, ...this.kernel];
+    this.weight = this.registerParameter('weight', kaimingUniform(shape, rng));
+    const bound = 1 / Math.sqrt(inChannels * this.kernel[0] * this.kernel[1]);
+    this.bias = options.bias ?? true ? this.registerParameter('bias', uniformTensor([outChannels], bound, rng)) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, this.options);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly kernel: Pair, readonly options: { stride?: Pair; padding?: Pair } = {}) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return maxPool2d(x, this.kernel, this.options);
   }
 }

@@ -17,6 +17,44 @@ export const PRESETS: Readonly<Record<string, ModelSpec>> = {
     ],
     defaults: { optimizer: 'adam', lr: 1e-3, batchSize: 128 },
   },
+  /** conv 32@3x3 pad 1 - ReLU - maxpool 2 - conv 64@3x3 pad 1 - ReLU - maxpool 2 - fc 128 - ReLU - fc 10. */
+  cnn: {
+    name: 'cnn',
+    input: [1, 28, 28],
+    layers: [
+      { type: 'conv2d', out: 32, kernel: 3, padding: 1 },
+      { type: 'relu' },
+      { type: 'maxpool2d', kernel: 2 },
+      { type: 'conv2d', out: 64, kernel: 3, padding: 1 },
+      { type: 'relu' },
+      { type: 'maxpool2d', kernel: 2 },
+      { type: 'flatten' },
+      { type: 'linear', out: 128 },
+      { type: 'relu' },
+      { type: 'linear', out: 10 },
+    ],
+    defaults: { optimizer: 'adam', lr: 1e-3, batchSize: 128 },
+  },
+  /** LeNet-5 for 28x28 inputs (first conv padded by 2, as the original's 32x32), ReLU, max pooling. */
+  lenet5: {
+    name: 'lenet5',
+    input: [1, 28, 28],
+    layers: [
+      { type: 'conv2d', out: 6, kernel: 5, padding: 2 },
+      { type: 'relu' },
+      { type: 'maxpool2d', kernel: 2 },
+      { type: 'conv2d', out: 16, kernel: 5 },
+      { type: 'relu' },
+      { type: 'maxpool2d', kernel: 2 },
+      { type: 'flatten' },
+      { type: 'linear', out: 120 },
+      { type: 'relu' },
+      { type: 'linear', out: 84 },
+      { type: 'relu' },
+      { type: 'linear', out: 10 },
+    ],
+    defaults: { optimizer: 'adam', lr: 1e-3, batchSize: 128 },
+  },
 };
 
 export function presetNames(): string[] {

@@ -8,14 +8,29 @@
 import { z } from 'zod';
 import { formatShape, shapeSize } from '../tensor/shape.js';
 import type { Rng } from '../util/random.js';
-import { Dropout, Flatten, GELU, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh } from './layers.js';
+import { windowSpec } from '../backend/conv-spec.js';
+import { Conv2d, Dropout, Flatten, GELU, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './layers.js';
 import type { Module } from './module.js';
 
 const positiveInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+const pairOf = (t: z.ZodNumber) => z.union([t, z.tuple([t, t])]);
 
 export const layerSpecSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('linear'), out: positiveInt, bias: z.boolean().optional(), init: z.enum(['default', 'kaiming', 'xavier']).optional() }).strict(),
   z.object({ type: z.literal('flatten') }).strict(),
+  z
+    .object({
+      type: z.literal('conv2d'),
+      out: positiveInt,
+      kernel: pairOf(positiveInt),
+      stride: pairOf(positiveInt).optional(),
+      padding: pairOf(nonNegInt).optional(),
+      dilation: pairOf(positiveInt).optional(),
+      bias: z.boolean().optional(),
+    })
+    .strict(),
+  z.object({ type: z.literal('maxpool2d'), kernel: pairOf(positiveInt), stride: pairOf(positiveInt).optional(), padding: pairOf(nonNegInt).optional() }).strict(),
   z.object({ type: z.literal('relu') }).strict(),
   z.object({ type: z.literal('leaky_relu'), negativeSlope: z.number().optional() }).strict(),
   z.object({ type: z.literal('gelu'), approximate: z.enum(['none', 'tanh']).optional() }).strict(),
@@ -67,6 +82,22 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
     }
     case 'flatten':
       return { module: new Flatten(1), output: [shapeSize(input)] };
+    case 'conv2d':
+    case 'maxpool2d': {
+      if (input.length !== 3) throw new ModelSpecError(`${where} (${spec.type}) needs a [channels, height, width] input, got ${formatShape(input)}`);
+      const [c, h, w] = input;
+      const two = (p: number | readonly [number, number] | undefined, d: number): [number, number] => (p === undefined ? [d, d] : typeof p === 'number' ? [p, p] : [p[0], p[1]]);
+      const kernel = two(spec.kernel, 1);
+      let geometry;
+      try {
+        geometry = windowSpec(h, w, kernel, two(spec.stride, spec.type === 'maxpool2d' ? kernel[0] : 1), two(spec.padding, 0), two(spec.type === 'conv2d' ? spec.dilation : undefined, 1));
+      } catch (err) {
+        throw new ModelSpecError(`${where} (${spec.type}): ${(err as Error).message} (input ${formatShape(input)})`);
+      }
+      if (spec.type === 'maxpool2d') return { module: new MaxPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
+      const module = new Conv2d(c, spec.out, spec.kernel, rng, { stride: spec.stride, padding: spec.padding, dilation: spec.dilation, bias: spec.bias });
+      return { module, output: [spec.out, geometry.oh, geometry.ow] };
+    }
     case 'relu':
       return { module: new ReLU(), output: [...input] };
     case 'leaky_relu':

@@ -9,3 +9,4 @@ export * from './activations.js';
 export * from './losses.js';
 export { noGrad, enableGrad, isGradEnabled } from '../autograd/grad-mode.js';
 export * from './dropout.js';
+export * from './conv.js';

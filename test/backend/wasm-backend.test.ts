@@ -71,6 +71,64 @@ describe('wasm matmul matches the reference kernel', () => {
   });
 });
 
+describe('wasm elementwise, reduction and window kernels match the reference', () => {
+  const shapes: Array<[number[], number[]]> = [
+    [[7, 13], [7, 13]],
+    [[7, 13], []],
+    [[], [5, 3]],
+    [[9, 6], [6]],
+    [[9, 6], [9, 1]],
+    [[3, 5, 7], [5, 1]],
+    [[3, 5, 7], [3, 1, 7]],
+    [[4, 1], [1, 6]],
+  ];
+  it('binary ops over every broadcasting pattern (SIMD fast paths and fallbacks)', () => {
+    const rng = new Rng(3);
+    const backend = backends[0][1];
+    for (const [sa, sb] of shapes) {
+      for (const op of [F.add, F.sub, F.mul, F.div, F.gt, F.ge, F.eq] as const) {
+        const a = F.randn(sa, rng, { backend: cpu });
+        const b = op === F.div ? F.add(F.abs(F.randn(sb, rng, { backend: cpu })), 0.5) : F.randn(sb, rng, { backend: cpu });
+        const expected = op(a, b).dataSync();
+        const actual = op(on(backend, a), on(backend, b)).dataSync();
+        expect(maxRelError(actual, expected)).toBeLessThan(1e-6);
+      }
+    }
+    const x = F.tensor([1, 2, 2, 3], [4]);
+    expect([...F.eq(on(backend, x), 2).dataSync()]).toEqual([0, 1, 1, 0]);
+  });
+  it('unary ops and sums over contiguous and split axes', () => {
+    const rng = new Rng(4);
+    const backend = backends[0][1];
+    const a = F.randn([6, 7, 9], rng, { backend: cpu });
+    for (const op of [F.neg, F.abs, (t: Tensor) => F.sqrt(F.abs(t)), F.exp, F.tanh] as const) {
+      expect(maxRelError(op(on(backend, a)).dataSync(), op(a).dataSync())).toBeLessThan(1e-6);
+    }
+    for (const axes of [0, 1, 2, [0, 1], [1, 2], [0, 2], undefined] as const) {
+      expect(maxRelError(F.sum(on(backend, a), axes).dataSync(), F.sum(a, axes).dataSync())).toBeLessThan(1e-6);
+      expect(maxRelError(F.max(on(backend, a), axes).dataSync(), F.max(a, axes).dataSync())).toBe(0);
+    }
+  });
+  it('conv2d and maxPool2d, forward and backward, with stride, padding and dilation', () => {
+    const rng = new Rng(6);
+    const backend = backends[2][1];
+    for (const [stride, padding, dilation] of [[1, 1, 1], [2, 0, 1], [1, 2, 2]]) {
+      const x = F.randn([3, 4, 11, 9], rng, { backend: cpu });
+      const w = F.randn([5, 4, 3, 3], rng, { backend: cpu });
+      const run = (xt: Tensor, wt: Tensor): Float32Array[] => {
+        const xs = F.tensor(Float32Array.from(xt.dataSync()), xt.shape, { backend: xt.backend, requiresGrad: true });
+        const ws = F.tensor(Float32Array.from(wt.dataSync()), wt.shape, { backend: wt.backend, requiresGrad: true });
+        const y = F.maxPool2d(F.relu(F.conv2d(xs, ws, null, { stride, padding, dilation })), 2, { stride: 1, padding: 1 });
+        F.sum(F.mul(y, y)).backward();
+        return [Float32Array.from(y.dataSync()), Float32Array.from(xs.grad!.dataSync()), Float32Array.from(ws.grad!.dataSync())];
+      };
+      const expected = run(x, w);
+      const actual = backend.scope(() => run(on(backend, x), on(backend, w)));
+      expected.forEach((e, i) => expect(maxRelError(actual[i], e)).toBeLessThan(1e-5));
+    }
+  });
+});
+
 describe('a training step on the wasm backend', () => {
   it('gives the reference gradients for the MLP', () => {
     const backend = backends[2][1];

@@ -10,6 +10,8 @@ import { binaryKernel, unaryKernel, whereKernel } from './elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
 import { reduceKernel } from './reduce.js';
+import { col2imKernel, im2colKernel, maxPool2dBackwardKernel, maxPool2dKernel } from './conv.js';
+import type { WindowSpec } from '../conv-spec.js';
 
 /** A CPU buffer is the typed array itself (it already has `length`; `dtype` is added). */
 class HostBuffer implements DeviceBuffer {
@@ -90,6 +92,18 @@ export class CpuBackend implements Backend {
   }
   scatterAdd(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): DeviceBuffer {
     return wrap(scatterAddKernel(host(a), shape, axis, indices, outShape));
+  }
+  im2col(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    return wrap(im2colKernel(host(x), shape, spec));
+  }
+  col2im(cols: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    return wrap(col2imKernel(host(cols), shape, spec));
+  }
+  maxPool2d(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    return wrap(maxPool2dKernel(host(x), shape, spec));
+  }
+  maxPool2dBackward(x: DeviceBuffer, shape: Shape, grad: DeviceBuffer, spec: WindowSpec): DeviceBuffer {
+    return wrap(maxPool2dBackwardKernel(host(x), shape, host(grad), spec));
   }
 }
 

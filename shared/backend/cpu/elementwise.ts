@@ -93,7 +93,7 @@ function binaryRow(op: BinaryOp, out: FloatArray, o: number, a: FloatArray, ai: 
  * Merges adjacent output dimensions that every operand walks contiguously (or broadcasts
  * entirely), so that the row loop is as long as possible. Returns the merged shape and strides.
  */
-function mergeDims(outShape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+export function mergeDims(outShape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
   const shape: number[] = [];
   const merged: number[][] = strides.map(() => []);
   for (let d = 0; d < outShape.length; d++) {

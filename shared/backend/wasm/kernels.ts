@@ -10,9 +10,22 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { packageRoot } from '../../util/paths.js';
 
+type Kernel = (...args: number[]) => void;
+
 export interface KernelExports {
   gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: number, transB: number, accumulate: number, j0: number, j1: number, scratch: number): void;
   gemmScratchBytes(cols: number): number;
+  binary(op: number, a: number, sa: number, b: number, sb: number, out: number, n: number): void;
+  binaryRows(op: number, a: number, b: number, out: number, rows: number, inner: number): void;
+  binaryCols(op: number, a: number, b: number, out: number, rows: number, inner: number, period: number): void;
+  unary(op: number, a: number, out: number, n: number): void;
+  sumMiddle(a: number, out: number, outer: number, r: number, inner: number, acc: number): void;
+  sumRows(a: number, out: number, rows: number, inner: number): void;
+  /** im2col/col2im(src, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out). */
+  im2col: Kernel;
+  col2im: Kernel;
+  /** maxPool(x, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, grad (0: forward), out). */
+  maxPool: Kernel;
 }
 
 export type KernelFlavour = 'relaxed-simd' | 'simd';
@@ -59,7 +72,18 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     if (typeof f !== 'function' || f.length !== arity) throw new Error(`the wasm kernels lack ${name}/${arity}: rebuild with npm run build`);
     return f as (...args: number[]) => number;
   };
-  const gemm = fn('gemm', 12);
   const gemmScratchBytes = fn('gemmScratchBytes', 1);
-  return { gemm: (...args) => void gemm(...args), gemmScratchBytes: (cols) => gemmScratchBytes(cols) };
+  return {
+    gemm: fn('gemm', 12),
+    gemmScratchBytes: (cols) => gemmScratchBytes(cols),
+    binary: fn('binary', 7),
+    binaryRows: fn('binaryRows', 6),
+    binaryCols: fn('binaryCols', 7),
+    unary: fn('unary', 4),
+    sumMiddle: fn('sumMiddle', 6),
+    sumRows: fn('sumRows', 4),
+    im2col: fn('im2col', 16),
+    col2im: fn('col2im', 16),
+    maxPool: fn('maxPool', 16),
+  };
 }

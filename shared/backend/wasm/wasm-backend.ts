@@ -15,10 +15,11 @@
 
 import type { Backend, BinaryOp, DeviceBuffer, MatmulSpec, ReduceOp, UnaryOp } from '../backend.js';
 import type { DType, FloatArray } from '../../tensor/dtype.js';
-import { shapeSize, type Shape } from '../../tensor/shape.js';
-import { binaryKernel, unaryKernel, whereKernel } from '../cpu/elementwise.js';
+import { broadcastStrides, shapeSize, type Shape } from '../../tensor/shape.js';
+import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
+import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
 import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
 import { ThreadPool, type GemmSlice } from './pool.js';
@@ -32,6 +33,10 @@ class WasmBuffer implements DeviceBuffer {
 /** Matrix products smaller than this many multiply-adds run on one thread (the fork costs ~10 µs). */
 const PARALLEL_MIN_MACS = 1 << 18;
 const NR = 8;
+
+/** Operation codes of the SIMD kernels (assembly/elementwise.ts). */
+const BINARY_CODES: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, gt: 4, ge: 5, eq: 6 };
+const UNARY_CODES: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2 };
 
 export interface WasmBackendOptions {
   /** Threads for intra-op parallelism, this one included (default 1). */
@@ -144,15 +149,59 @@ export class WasmBackend implements Backend {
   }
 
   unary(op: UnaryOp, a: DeviceBuffer): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(a.length);
-    unaryKernel(op, this.f32(a), out);
+    const code = UNARY_CODES[op];
+    if (code !== undefined) this.kernels.unary(code, A.ptr, buffer.ptr, a.length);
+    else unaryKernel(op, A.view, out);
     return buffer;
   }
 
   binary(op: BinaryOp, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer {
+    const A = this.use(a);
+    const B = this.use(b);
     const { buffer, out } = this.fresh(shapeSize(outShape));
-    binaryKernel(op, this.f32(a), aShape, this.f32(b), bShape, outShape, out);
+    if (!this.binarySimd(op, A, aShape, B, bShape, outShape, buffer)) binaryKernel(op, A.view, aShape, B.view, bShape, outShape, out);
     return buffer;
+  }
+
+  /**
+   * The SIMD kernels cover the broadcasting patterns training uses: both operands whole, one a
+   * scalar, b a row vector over rows (bias), or b one value per row (a per-channel bias, softmax
+   * sums). Returns false for anything else, which the reference kernel then handles.
+   */
+  private binarySimd(op: BinaryOp, a: WasmBuffer, aShape: Shape, b: WasmBuffer, bShape: Shape, outShape: Shape, out: WasmBuffer): boolean {
+    const code = BINARY_CODES[op];
+    const n = out.length;
+    if (code === undefined || n === 0) return false;
+    if (a.length === n && b.length === n) {
+      this.kernels.binary(code, a.ptr, 1, b.ptr, 1, out.ptr, n);
+      return true;
+    }
+    if (a.length === n && b.length === 1) {
+      this.kernels.binary(code, a.ptr, 1, b.ptr, 0, out.ptr, n);
+      return true;
+    }
+    if (a.length === 1 && b.length === n) {
+      this.kernels.binary(code, a.ptr, 0, b.ptr, 1, out.ptr, n);
+      return true;
+    }
+    if (a.length !== n) return false;
+    const { shape, strides } = mergeDims(outShape, [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)]);
+    const sb = strides[1];
+    if (shape.length === 2 && sb[0] === 0 && sb[1] === 1) {
+      this.kernels.binaryRows(code, a.ptr, b.ptr, out.ptr, shape[0], shape[1]);
+      return true;
+    }
+    if (shape.length === 2 && sb[0] === 1 && sb[1] === 0) {
+      this.kernels.binaryCols(code, a.ptr, b.ptr, out.ptr, shape[0], shape[1], shape[0]);
+      return true;
+    }
+    if (shape.length === 3 && sb[0] === 0 && sb[1] === 1 && sb[2] === 0) {
+      this.kernels.binaryCols(code, a.ptr, b.ptr, out.ptr, shape[0] * shape[1], shape[2], shape[1]);
+      return true;
+    }
+    return false;
   }
 
   where(cond: DeviceBuffer, condShape: Shape, a: DeviceBuffer, aShape: Shape, b: DeviceBuffer, bShape: Shape, outShape: Shape): DeviceBuffer {
@@ -162,9 +211,27 @@ export class WasmBackend implements Backend {
   }
 
   reduce(op: ReduceOp, a: DeviceBuffer, shape: Shape, axes: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const outLength = shapeSize(shape.filter((_, i) => !axes.includes(i)));
     const { buffer, out } = this.fresh(outLength);
-    reduceKernel(op, this.f32(a), shape, axes, out);
+    // One contiguous run of summed axes: [outer, r, inner] in SIMD with float64 accumulators.
+    const contiguous = axes.length > 0 && axes.every((ax, i) => i === 0 || ax === axes[i - 1] + 1);
+    if (op === 'sum' && contiguous && a.length > 0) {
+      const outer = shapeSize(shape.slice(0, axes[0]));
+      const r = shapeSize(shape.slice(axes[0], axes[axes.length - 1] + 1));
+      const inner = shapeSize(shape.slice(axes[axes.length - 1] + 1));
+      if (inner === 1) this.kernels.sumRows(A.ptr, buffer.ptr, outer, r);
+      else {
+        const acc = this.heap.alloc(inner * 8);
+        try {
+          this.kernels.sumMiddle(A.ptr, buffer.ptr, outer, r, inner, acc.ptr);
+        } finally {
+          this.heap.release(acc.ptr, acc.size);
+        }
+      }
+      return buffer;
+    }
+    reduceKernel(op, A.view, shape, axes, out);
     return buffer;
   }
 
@@ -230,6 +297,43 @@ export class WasmBackend implements Backend {
   scatterAdd(a: DeviceBuffer, shape: Shape, axis: number, indices: Int32Array, outShape: Shape): DeviceBuffer {
     const { buffer, out } = this.fresh(shapeSize(outShape));
     scatterAddKernel(this.f32(a), shape, axis, indices, outShape, out);
+    return buffer;
+  }
+
+  private window(s: WindowSpec): number[] {
+    return [s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.oh, s.ow];
+  }
+
+  im2col(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    const X = this.use(x);
+    const [n, c, h, w] = shape;
+    const { buffer } = this.fresh(n * spec.oh * spec.ow * c * spec.kh * spec.kw);
+    this.kernels.im2col(X.ptr, n, c, h, w, ...this.window(spec), buffer.ptr);
+    return buffer;
+  }
+
+  col2im(cols: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    const C = this.use(cols);
+    const [n, c, h, w] = shape;
+    const { buffer } = this.fresh(shapeSize(shape));
+    this.kernels.col2im(C.ptr, n, c, h, w, ...this.window(spec), buffer.ptr);
+    return buffer;
+  }
+
+  maxPool2d(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer {
+    const X = this.use(x);
+    const [n, c, h, w] = shape;
+    const { buffer } = this.fresh(n * c * spec.oh * spec.ow);
+    this.kernels.maxPool(X.ptr, n * c, h, w, ...this.window(spec), 0, buffer.ptr);
+    return buffer;
+  }
+
+  maxPool2dBackward(x: DeviceBuffer, shape: Shape, grad: DeviceBuffer, spec: WindowSpec): DeviceBuffer {
+    const X = this.use(x);
+    const G = this.use(grad);
+    const [n, c, h, w] = shape;
+    const { buffer } = this.fresh(shapeSize(shape));
+    this.kernels.maxPool(X.ptr, n * c, h, w, ...this.window(spec), G.ptr, buffer.ptr);
     return buffer;
   }
 
