@@ -13,6 +13,7 @@
  */
 
 import type { ParamSlot } from '../shared/optim/types.js';
+import type { VectorOps } from '../shared/optim/vector-ops.js';
 
 export interface Contribution {
   readonly samples: number;
@@ -23,16 +24,17 @@ export interface Contribution {
 }
 
 /** Writes Σ_k g_k into each slot's grad buffer (allocated once, reused every step). */
-export function sumInto(slots: ParamSlot[], contributions: readonly Contribution[], scratch: Float64Array[] = []): number {
+export function sumInto(slots: ParamSlot[], contributions: readonly Contribution[], scratch: Float64Array[] = [], ops?: VectorOps): number {
   if (contributions.length === 0) throw new RangeError('no contributions to sum');
   slots.forEach((slot, p) => {
     let out = slot.grad;
-    if (out === null || out.length !== slot.value.length) out = slot.grad = new Float32Array(slot.value.length);
+    if (out === null || out.length !== slot.value.length) out = slot.grad = ops ? ops.alloc(slot.value.length) : new Float32Array(slot.value.length);
     const n = out.length;
     if (contributions.length === 1) {
       out.set(contributions[0].grads[p]);
       return;
     }
+    if (ops?.sum(out, contributions.map((c) => c.grads[p]))) return;
     let acc = scratch[p];
     if (!acc || acc.length !== n) acc = scratch[p] = new Float64Array(n);
     const first = contributions[0].grads[p];

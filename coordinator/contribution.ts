@@ -20,7 +20,8 @@ function allFinite(a: Float32Array): number {
   return -1;
 }
 
-export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number): Contribution & { loss: number; correct: number } {
+/** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
+export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number, allocate?: (index: number, length: number) => Float32Array): Contribution & { loss: number; correct: number } {
   if (msg.samples !== expectedSamples) {
     throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
   }
@@ -34,7 +35,7 @@ export function decodeContribution(msg: GradientsMessage, params: readonly Param
     if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
       throw new ProtocolError('BAD_SHAPE', `gradient ${i} (${p.name}) has shape [${t.shape.join(', ')}], the parameter is [${p.shape.join(', ')}]`);
     }
-    const g = fromWireFloat32(t, `gradient ${i} (${p.name})`);
+    const g = fromWireFloat32(t, `gradient ${i} (${p.name})`, allocate?.(i, p.shape.reduce((a, b) => a * b, 1)));
     const bad = allFinite(g);
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
     return g;

@@ -22,7 +22,8 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
-import { evaluate, type EvalResult } from '../shared/train/classify.js';
+import { backendOf, evaluate, type EvalResult } from '../shared/train/classify.js';
+import type { VectorOps } from '../shared/optim/vector-ops.js';
 import { checkpointParams, paramSlots } from '../shared/train/params.js';
 import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
 import { deferred, type Deferred } from '../shared/util/deferred.js';
@@ -72,6 +73,9 @@ export class Coordinator {
   private cursor: RunCursor = { epoch: 0, batch: 0, step: 0, version: 0, samples: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
   private sampleBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
   private readonly sumScratch: Float64Array[] = [];
+  private readonly vectorOps: VectorOps | null;
+  /** Recycled gradient buffers per parameter, so decoding a contribution allocates nothing. */
+  private readonly gradPool: Float32Array[][] = [];
   /** Per-epoch use count of every training sample, when auditing. */
   readonly sampleUsage = new Map<number, Uint16Array>();
 
@@ -87,12 +91,14 @@ export class Coordinator {
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed)).model;
     this.slots = paramSlots(this.model);
+    this.vectorOps = backendOf(this.model).vectorOps?.() ?? null;
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
     this.optimizer = createOptimizer(config.optimizer, this.slots, {
       lr: config.lr,
       momentum: config.momentum,
       nesterov: config.nesterov,
       weightDecay: config.weightDecay,
+      vectorOps: this.vectorOps ?? undefined,
     });
     this.sampler = new BatchSampler({ size: this.train.size, batchSize: config.batchSize, seed: config.seed });
     this.plannedSteps = Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
@@ -224,7 +230,7 @@ export class Coordinator {
     }
     let result;
     try {
-      result = decodeContribution(msg, this.paramInfo, shard.indices.length);
+      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)));
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
@@ -393,7 +399,7 @@ export class Coordinator {
           }
           const contributions = round.contributions();
           const updateStart = performance.now();
-          sumInto(this.slots, contributions, this.sumScratch);
+          sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
           if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
           this.optimizer.step();
@@ -412,6 +418,7 @@ export class Coordinator {
             epochSeen: c.epochSeen + indices.length,
           };
           const updateMs = performance.now() - updateStart;
+          for (const c of contributions) c.grads.forEach((g, i) => (this.gradPool[i] ??= []).push(g));
           this.broadcastParams();
           windowSamples += indices.length;
           const now = performance.now();

@@ -11,6 +11,7 @@
 import type { DType, FloatArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
 import type { WindowSpec } from './conv-spec.js';
+import type { VectorOps } from '../optim/vector-ops.js';
 
 /** An opaque handle to a backend's storage. */
 export interface DeviceBuffer {
@@ -46,6 +47,9 @@ export interface Backend {
    * just run fn.
    */
   scope<T>(fn: () => T): T;
+
+  /** SIMD kernels for optimizer updates and gradient sums on this backend's memory, if it has them. */
+  vectorOps?(): VectorOps;
 
   /** Takes ownership of `data` when the backend can (CPU), or copies it to the device. */
   upload(data: FloatArray): DeviceBuffer;

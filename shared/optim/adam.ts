@@ -17,6 +17,7 @@
  */
 
 import type { Optimizer, OptimizerKind, OptimizerStateDict, ParamSlot } from './types.js';
+import type { VectorOps } from './vector-ops.js';
 import { checkBuffers, checkGrad, checkNumber, checkParams, checkStateHeader, checkStepCount, zeroGrads } from './validate.js';
 
 export interface AdamOptions {
@@ -25,6 +26,8 @@ export interface AdamOptions {
   readonly eps?: number;
   /** Adam: coupled L2 (default 0). AdamW: decoupled (default 0.01). */
   readonly weightDecay?: number;
+  /** SIMD kernels and their allocator (the wasm backend's); default: the TypeScript loops. */
+  readonly vectorOps?: VectorOps;
 }
 
 const HYPER_TYPES = { lr: 'number', beta1: 'number', beta2: 'number', eps: 'number', weightDecay: 'number' } as const;
@@ -72,6 +75,19 @@ abstract class AdamBase implements Optimizer {
       weightDecay: options.weightDecay ?? defaultWeightDecay,
     });
     this.moments = this.params.map(() => null);
+    this.ops = options.vectorOps ?? null;
+  }
+
+  private readonly ops: VectorOps | null;
+
+  private alloc(n: number): Float32Array {
+    return this.ops ? this.ops.alloc(n) : new Float32Array(n);
+  }
+
+  private copy(a: Float32Array): Float32Array {
+    const out = this.alloc(a.length);
+    out.set(a);
+    return out;
   }
 
   private checkHyper(h: AdamHyper): AdamHyper {
@@ -107,13 +123,15 @@ abstract class AdamBase implements Optimizer {
       const n = p.length;
       let state = this.moments[index];
       if (state === null) {
-        state = { expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), step: 0 };
+        state = { expAvg: this.alloc(n), expAvgSq: this.alloc(n), step: 0 };
         this.moments[index] = state;
       }
       const t = ++state.step;
       const stepSize = lr / (1 - Math.pow(beta1, t));
       const bias2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
       const l2 = this.decoupled ? 0 : weightDecay;
+      const shrinkBy = this.decoupled ? 1 - lr * weightDecay : 1;
+      if (this.ops?.adam(p, g, state.expAvg, state.expAvgSq, { beta1, beta2, eps, l2, shrink: shrinkBy, stepSize, bias2Sqrt })) return;
       if (this.decoupled && weightDecay !== 0) {
         const shrink = 1 - lr * weightDecay;
         for (let i = 0; i < n; i++) p[i] *= shrink;
@@ -177,7 +195,7 @@ abstract class AdamBase implements Optimizer {
       }
       const step = checkStepCount(who, `state dict buffer '${i}.step'`, stepBuffer[0]);
       if (step < 1) throw new RangeError(`${who}: state dict buffer '${i}.step' must be >= 1 when moments are present, got ${step}`);
-      moments[i] = { expAvg: expAvg.slice(), expAvgSq: expAvgSq.slice(), step };
+      moments[i] = { expAvg: this.copy(expAvg), expAvgSq: this.copy(expAvgSq), step };
     }
     // Everything is validated; only now replace the state, so a rejected dict changes nothing.
     this.hyper = hyper;

@@ -8,6 +8,7 @@ import { Adam, AdamW } from './adam.js';
 import { constantLr, cosineLr, linearWarmup, stepLr, type LrSchedule } from './schedule.js';
 import { SGD } from './sgd.js';
 import type { Optimizer, ParamSlot } from './types.js';
+import type { VectorOps } from './vector-ops.js';
 
 export const OPTIMIZER_NAMES = ['sgd', 'adam', 'adamw'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
@@ -26,6 +27,8 @@ export interface OptimizerOptions {
   readonly betas?: readonly [number, number];
   /** Adam and AdamW only. */
   readonly eps?: number;
+  /** Fast kernels and allocator of the backend the parameters live on (Adam and AdamW use them). */
+  readonly vectorOps?: VectorOps;
 }
 
 export interface ScheduleOptions {
@@ -66,10 +69,10 @@ export function createOptimizer(name: OptimizerName, params: readonly ParamSlot[
       return new SGD(params, { lr: options.lr, momentum: options.momentum, nesterov: options.nesterov, weightDecay: options.weightDecay });
     case 'adam':
       rejectOptions("optimizer 'adam'", options, ['momentum', 'nesterov']);
-      return new Adam(params, { lr: options.lr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
+      return new Adam(params, { lr: options.lr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay, vectorOps: options.vectorOps });
     case 'adamw':
       rejectOptions("optimizer 'adamw'", options, ['momentum', 'nesterov']);
-      return new AdamW(params, { lr: options.lr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
+      return new AdamW(params, { lr: options.lr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay, vectorOps: options.vectorOps });
   }
 }
 

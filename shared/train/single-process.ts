@@ -96,6 +96,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     momentum: config.momentum,
     nesterov: config.nesterov,
     weightDecay: config.weightDecay,
+    vectorOps: backend.vectorOps?.(),
   });
   const sampler = new BatchSampler({ size: train.size, batchSize: config.batchSize, seed: config.seed });
   const plannedSteps = Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);

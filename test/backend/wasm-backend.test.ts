@@ -8,6 +8,7 @@ import * as F from '../../shared/ops/index.js';
 import { buildModel, PRESETS } from '../../shared/nn/index.js';
 import { Rng } from '../../shared/util/random.js';
 import type { Tensor } from '../../shared/tensor/tensor.js';
+import { Adam, AdamW } from '../../shared/optim/index.js';
 
 const backends: Array<[string, WasmBackend]> = [];
 beforeAll(async () => {
@@ -151,6 +152,44 @@ describe('a training step on the wasm backend', () => {
     const expected = grads(cpu);
     const actual = grads(backend);
     expected.forEach((g, i) => expect(maxRelError(actual[i], g)).toBeLessThan(1e-5));
+  });
+});
+
+describe('vector ops', () => {
+  it('the SIMD Adam and AdamW updates track the TypeScript reference', () => {
+    const backend = backends[0][1];
+    const ops = backend.vectorOps();
+    const rng = new Rng(8);
+    for (const Kind of [Adam, AdamW]) {
+      const n = 1003;
+      const init = Float32Array.from({ length: n }, () => rng.normal());
+      const fast = { name: 'p', value: ops.alloc(n), grad: ops.alloc(n) as Float32Array | null };
+      const slow = { name: 'p', value: new Float32Array(n), grad: new Float32Array(n) as Float32Array | null };
+      fast.value.set(init);
+      slow.value.set(init);
+      const a = new Kind([fast], { lr: 1e-2, weightDecay: 0.1, vectorOps: ops });
+      const b = new Kind([slow], { lr: 1e-2, weightDecay: 0.1 });
+      for (let step = 0; step < 5; step++) {
+        for (let i = 0; i < n; i++) fast.grad![i] = slow.grad![i] = rng.normal();
+        a.step();
+        b.step();
+      }
+      expect(maxRelError(fast.value, slow.value)).toBeLessThan(1e-5);
+      expect(backend.addressOf(fast.value)).not.toBeNull();
+    }
+  });
+  it('sums gradient parts in float64, exactly as the reference', () => {
+    const backend = backends[0][1];
+    const ops = backend.vectorOps();
+    const parts = [0, 1, 2].map(() => {
+      const a = ops.alloc(1001);
+      for (let i = 0; i < a.length; i++) a[i] = Math.fround(Math.sin(i * 7.3) * 10 ** ((i % 7) - 3));
+      return a;
+    });
+    const out = ops.alloc(1001);
+    expect(ops.sum(out, parts)).toBe(true);
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBe(Math.fround(parts[0][i] + parts[1][i] + parts[2][i]));
+    expect(ops.sum(out, [new Float32Array(1001)])).toBe(false);
   });
 });
 

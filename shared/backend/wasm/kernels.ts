@@ -26,6 +26,9 @@ export interface KernelExports {
   col2im: Kernel;
   /** maxPool(x, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, grad (0: forward), out). */
   maxPool: Kernel;
+  sumSources(out: number, srcs: number, count: number, n: number): void;
+  /** adam(p, g, m, v, n, beta1, beta2, eps, l2, shrink, stepSize, bias2Sqrt). */
+  adam: Kernel;
 }
 
 export type KernelFlavour = 'relaxed-simd' | 'simd';
@@ -85,5 +88,7 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     im2col: fn('im2col', 16),
     col2im: fn('col2im', 16),
     maxPool: fn('maxPool', 16),
+    sumSources: fn('sumSources', 4),
+    adam: fn('adam', 12),
   };
 }

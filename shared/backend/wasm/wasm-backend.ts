@@ -23,6 +23,7 @@ import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
 import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
 import { ThreadPool, type GemmSlice } from './pool.js';
+import type { VectorOps } from '../../optim/vector-ops.js';
 
 class WasmBuffer implements DeviceBuffer {
   readonly dtype: DType = 'float32';
@@ -81,6 +82,7 @@ export class WasmBackend implements Backend {
   private alloc(length: number): WasmBuffer {
     const { ptr, size } = this.heap.alloc(Math.max(length, 1) * 4);
     const buffer = new WasmBuffer(ptr, size, length, this.heap.f32(ptr, length));
+    this.buffersSeen.add(buffer.view.buffer);
     const scope = this.scopes[this.scopes.length - 1];
     if (scope) scope.push(buffer);
     else this.finalizer.register(buffer, { ptr, size }, buffer);
@@ -335,6 +337,51 @@ export class WasmBackend implements Backend {
     const { buffer } = this.fresh(shapeSize(shape));
     this.kernels.maxPool(X.ptr, n * c, h, w, ...this.window(spec), G.ptr, buffer.ptr);
     return buffer;
+  }
+
+  // ---- vector ops for optimizers and gradient sums ------------------------------------------------
+
+  private readonly buffersSeen = new Set<ArrayBufferLike>();
+
+  /** The address of a float32 array inside this backend's memory, or null. */
+  addressOf(a: Float32Array): number | null {
+    const current = this.heap.memory.buffer;
+    this.buffersSeen.add(current);
+    return this.buffersSeen.has(a.buffer) ? a.byteOffset : null;
+  }
+
+  /** SIMD kernels for optimizers and the coordinator's gradient sum, on arrays in this memory. */
+  vectorOps(): VectorOps {
+    const persistent = new FinalizationRegistry<{ ptr: number; size: number }>((b) => this.heap.release(b.ptr, b.size));
+    return {
+      alloc: (length) => {
+        const { ptr, size } = this.heap.alloc(Math.max(length, 1) * 4);
+        const view = this.heap.f32(ptr, length);
+        view.fill(0);
+        this.buffersSeen.add(view.buffer);
+        persistent.register(view, { ptr, size });
+        return view;
+      },
+      adam: (p, g, m, v, h) => {
+        const ptrs = [p, g, m, v].map((x) => this.addressOf(x));
+        if (ptrs.some((x) => x === null)) return false;
+        this.kernels.adam(ptrs[0]!, ptrs[1]!, ptrs[2]!, ptrs[3]!, p.length, h.beta1, h.beta2, h.eps, h.l2, h.shrink, h.stepSize, h.bias2Sqrt);
+        return true;
+      },
+      sum: (out, parts) => {
+        const o = this.addressOf(out);
+        const ptrs = parts.map((x) => this.addressOf(x));
+        if (o === null || ptrs.some((x) => x === null)) return false;
+        const table = this.heap.alloc(Math.max(ptrs.length, 1) * 4);
+        try {
+          new Uint32Array(this.heap.memory.buffer, table.ptr, ptrs.length).set(ptrs as number[]);
+          this.kernels.sumSources(o, table.ptr, ptrs.length, out.length);
+        } finally {
+          this.heap.release(table.ptr, table.size);
+        }
+        return true;
+      },
+    };
   }
 
   async close(): Promise<void> {
