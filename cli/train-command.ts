@@ -94,6 +94,7 @@ export function trainCommand(out: Output, interactive: boolean): Command {
     out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
     const { summary } = await trainSingleProcess(config, createReporter(out, interactive)).finally(() => active.close());
     out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
+    out.write(`peak resident memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
     if (config.save) out.write(`saved parameters to ${config.save}`);
     if (flags.summaryJson) {
       await writeFile(flags.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);

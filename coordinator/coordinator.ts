@@ -442,7 +442,7 @@ export class Coordinator {
         const c = this.cursor;
         lastTrainLoss = c.epochLossSum / c.epochSeen;
         test = evaluate(this.model, this.test);
-        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / c.epochSeen, test, seconds: (performance.now() - epochStart) / 1000 });
+        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / c.epochSeen, test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
       }
     } finally {

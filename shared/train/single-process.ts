@@ -66,6 +66,8 @@ export interface EpochEvent {
   readonly trainAccuracy: number;
   readonly test: EvalResult;
   readonly seconds: number;
+  /** Resident set size of the process at the end of the epoch. */
+  readonly rssBytes?: number;
 }
 
 export interface TrainReporter {
@@ -151,7 +153,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     }
     lastTrainLoss = lossSum / seen;
     test = evaluate(model, data.test);
-    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, seconds: (performance.now() - epochStart) / 1000 });
+    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
   }
 
   if (config.save) {
