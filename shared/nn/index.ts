@@ -6,3 +6,4 @@ export * from './init.js';
 export * from './spec.js';
 export * from './presets.js';
 export * from './resolve.js';
+export * from './normalization.js';

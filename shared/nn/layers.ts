@@ -4,7 +4,7 @@ import { dropout } from '../ops/dropout.js';
 import { gelu, geluTanh, leakyRelu, relu, sigmoid, softmax, tanh } from '../ops/activations.js';
 import { flatten } from '../ops/layout.js';
 import { linear } from '../ops/matmul.js';
-import { conv2d, maxPool2d, type Pair } from '../ops/conv.js';
+import { avgPool2d, conv2d, maxPool2d, type Pair } from '../ops/conv.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { kaimingUniform, uniformTensor, xavierUniform } from './init.js';
@@ -165,5 +165,14 @@ export class MaxPool2d extends Module {
   }
   forward(x: Tensor): Tensor {
     return maxPool2d(x, this.kernel, this.options);
+  }
+}
+
+export class AvgPool2d extends Module {
+  constructor(readonly kernel: Pair, readonly options: { stride?: Pair; padding?: Pair } = {}) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return avgPool2d(x, this.kernel, this.options);
   }
 }

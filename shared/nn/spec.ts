@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { formatShape, shapeSize } from '../tensor/shape.js';
 import type { Rng } from '../util/random.js';
 import { windowSpec } from '../backend/conv-spec.js';
-import { Conv2d, Dropout, Flatten, GELU, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './layers.js';
+import { AvgPool2d, Conv2d, Dropout, Flatten, GELU, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './layers.js';
+import { BatchNorm1d, BatchNorm2d } from './normalization.js';
 import type { Module } from './module.js';
 
 const positiveInt = z.number().int().positive();
@@ -31,6 +32,9 @@ export const layerSpecSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('maxpool2d'), kernel: pairOf(positiveInt), stride: pairOf(positiveInt).optional(), padding: pairOf(nonNegInt).optional() }).strict(),
+  z.object({ type: z.literal('avgpool2d'), kernel: pairOf(positiveInt), stride: pairOf(positiveInt).optional(), padding: pairOf(nonNegInt).optional() }).strict(),
+  z.object({ type: z.literal('batchnorm1d'), eps: z.number().positive().optional(), momentum: z.number().min(0).max(1).optional() }).strict(),
+  z.object({ type: z.literal('batchnorm2d'), eps: z.number().positive().optional(), momentum: z.number().min(0).max(1).optional() }).strict(),
   z.object({ type: z.literal('relu') }).strict(),
   z.object({ type: z.literal('leaky_relu'), negativeSlope: z.number().optional() }).strict(),
   z.object({ type: z.literal('gelu'), approximate: z.enum(['none', 'tanh']).optional() }).strict(),
@@ -82,7 +86,14 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
     }
     case 'flatten':
       return { module: new Flatten(1), output: [shapeSize(input)] };
+    case 'batchnorm1d':
+      if (input.length !== 1 && input.length !== 2) throw new ModelSpecError(`${where} (batchnorm1d) needs a [features] or [channels, length] input, got ${formatShape(input)}`);
+      return { module: new BatchNorm1d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
+    case 'batchnorm2d':
+      if (input.length !== 3) throw new ModelSpecError(`${where} (batchnorm2d) needs a [channels, height, width] input, got ${formatShape(input)}`);
+      return { module: new BatchNorm2d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
     case 'conv2d':
+    case 'avgpool2d':
     case 'maxpool2d': {
       if (input.length !== 3) throw new ModelSpecError(`${where} (${spec.type}) needs a [channels, height, width] input, got ${formatShape(input)}`);
       const [c, h, w] = input;
@@ -90,11 +101,12 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
       const kernel = two(spec.kernel, 1);
       let geometry;
       try {
-        geometry = windowSpec(h, w, kernel, two(spec.stride, spec.type === 'maxpool2d' ? kernel[0] : 1), two(spec.padding, 0), two(spec.type === 'conv2d' ? spec.dilation : undefined, 1));
+        geometry = windowSpec(h, w, kernel, two(spec.stride, spec.type === 'conv2d' ? 1 : kernel[0]), two(spec.padding, 0), two(spec.type === 'conv2d' ? spec.dilation : undefined, 1));
       } catch (err) {
         throw new ModelSpecError(`${where} (${spec.type}): ${(err as Error).message} (input ${formatShape(input)})`);
       }
       if (spec.type === 'maxpool2d') return { module: new MaxPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
+      if (spec.type === 'avgpool2d') return { module: new AvgPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
       const module = new Conv2d(c, spec.out, spec.kernel, rng, { stride: spec.stride, padding: spec.padding, dilation: spec.dilation, bias: spec.bias });
       return { module, output: [spec.out, geometry.oh, geometry.ow] };
     }

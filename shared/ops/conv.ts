@@ -14,6 +14,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { add } from './elementwise.js';
 import { reshape } from './layout.js';
 import { matmulT } from './matmul.js';
+import { mean } from './reduce.js';
 import { record } from './record.js';
 
 export type Pair = number | readonly [number, number];
@@ -82,4 +83,18 @@ export function maxPool2d(x: Tensor, kernel: Pair, options: Pool2dOptions = {}):
   return record('maxPool2d', [x], x.backend.maxPool2d(x.buffer, x.shape, spec), [n, c, spec.oh, spec.ow], (g) => [
     new Tensor(g.backend, g.backend.maxPool2dBackward(x.buffer, shape, g.buffer, spec), shape),
   ]);
+}
+
+/**
+ * Mean over each kh x kw window, counting padded positions as zeros (PyTorch's default
+ * count_include_pad=True). Composite: the windows of every channel as rows (im2col over the
+ * channels folded into the batch), averaged along the row.
+ */
+export function avgPool2d(x: Tensor, kernel: Pair, options: Pool2dOptions = {}): Tensor {
+  checkNchw('avgPool2d', x);
+  const k = pair(kernel, 1);
+  const spec = windowSpec(x.shape[2], x.shape[3], k, pair(options.stride ?? kernel, 1), pair(options.padding, 0), pair(options.dilation, 1));
+  const [n, c, h, w] = x.shape;
+  const rows = im2col(reshape(x, [n * c, 1, h, w]), spec); // [n·c·oh·ow, kh·kw]
+  return reshape(mean(rows, 1), [n, c, spec.oh, spec.ow]);
 }

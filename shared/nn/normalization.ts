@@ -1,0 +1,103 @@
+/**
+ * Batch normalisation (Ioffe & Szegedy) with PyTorch's conventions: `weight` (γ, ones) and `bias`
+ * (β, zeros) per channel; buffers `running_mean` (zeros), `running_var` (ones) and
+ * `num_batches_tracked`. In training, each channel is normalised with its batch mean and biased
+ * variance, and the running statistics move by `momentum` towards the batch mean and the
+ * *unbiased* variance (n/(n−1) times the biased one), as torch does; in evaluation the running
+ * statistics are used. In a distributed run each worker normalises with its own shard's statistics
+ * (like DDP without SyncBatchNorm).
+ */
+
+import { add, div, mean, mul, noGrad, ones, reshape, sqrt, sub, zeros } from '../ops/index.js';
+import { formatShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
+import { Module } from './module.js';
+
+export interface BatchNormOptions {
+  readonly eps?: number;
+  readonly momentum?: number;
+  readonly affine?: boolean;
+  /** float64 for gradient checks; default float32. */
+  readonly dtype?: DType;
+}
+
+abstract class BatchNorm extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: Tensor;
+  readonly eps: number;
+  readonly momentum: number;
+
+  protected constructor(readonly numFeatures: number, options: BatchNormOptions, private readonly ranks: readonly number[]) {
+    super();
+    if (!Number.isInteger(numFeatures) || numFeatures <= 0) throw new RangeError(`BatchNorm: numFeatures must be a positive integer, got ${numFeatures}`);
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum ?? 0.1;
+    const affine = options.affine ?? true;
+    const dtype = options.dtype ?? 'float32';
+    this.weight = affine ? this.registerParameter('weight', ones([numFeatures], { dtype })) : null;
+    this.bias = affine ? this.registerParameter('bias', zeros([numFeatures], { dtype })) : null;
+    this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
+    this.runningVar = this.registerBuffer('running_var', ones([numFeatures], { dtype }));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], { dtype }));
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.ranks.includes(x.rank) || x.shape[1] !== this.numFeatures) {
+      throw new RangeError(`${this.constructor.name}(${this.numFeatures}) expects [N, ${this.numFeatures}${x.rank > 2 ? ', …' : ''}] of rank ${this.ranks.join(' or ')}, got ${formatShape(x.shape)}`);
+    }
+    // Statistics over every axis but the channel axis 1; γ, β and the statistics broadcast as [C, 1, …].
+    const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
+    const perChannel = [this.numFeatures, ...x.shape.slice(2).map(() => 1)];
+    let mu: Tensor;
+    let variance: Tensor;
+    if (this.training) {
+      const count = x.size / this.numFeatures;
+      if (count < 2) throw new RangeError(`${this.constructor.name}: training needs more than one value per channel, got input ${formatShape(x.shape)}`);
+      mu = mean(x, axes, { keepDims: true });
+      const centred = sub(x, mu);
+      variance = mean(mul(centred, centred), axes, { keepDims: true });
+      this.track(mu, variance, count);
+    } else {
+      mu = reshape(this.runningMean, perChannel);
+      variance = reshape(this.runningVar, perChannel);
+    }
+    let y = div(sub(x, mu), sqrt(add(variance, this.eps)));
+    if (this.weight && this.bias) y = add(mul(y, reshape(this.weight, perChannel)), reshape(this.bias, perChannel));
+    return y;
+  }
+
+  /** running ← (1 − m)·running + m·batch, with the unbiased batch variance; in place, outside the graph. */
+  private track(mu: Tensor, variance: Tensor, count: number): void {
+    noGrad(() => {
+      const m = this.momentum;
+      const bm = mu.dataSync();
+      const bv = variance.dataSync();
+      const rm = this.runningMean.dataSync();
+      const rv = this.runningVar.dataSync();
+      const unbias = count / (count - 1);
+      for (let c = 0; c < this.numFeatures; c++) {
+        rm[c] = (1 - m) * rm[c] + m * bm[c];
+        rv[c] = (1 - m) * rv[c] + m * bv[c] * unbias;
+      }
+      this.numBatchesTracked.dataSync()[0] += 1;
+    });
+  }
+}
+
+/** Over [N, C] or [N, C, L]. */
+export class BatchNorm1d extends BatchNorm {
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super(numFeatures, options, [2, 3]);
+  }
+}
+
+/** Over [N, C, H, W]. */
+export class BatchNorm2d extends BatchNorm {
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super(numFeatures, options, [4]);
+  }
+}
