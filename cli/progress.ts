@@ -12,7 +12,8 @@ export interface Output {
 
 function epochLine(e: EpochEvent): string {
   const rss = e.rssBytes === undefined ? '' : ` | rss ${(e.rssBytes / 2 ** 20).toFixed(0)} MiB`;
-  return `epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(2)}% | test loss ${e.test.loss.toFixed(4)} acc ${(e.test.accuracy * 100).toFixed(2)}% | ${e.seconds.toFixed(1)} s${rss}`;
+  const val = e.val ? ` | val loss ${e.val.loss.toFixed(4)} acc ${(e.val.accuracy * 100).toFixed(2)}%` : '';
+  return `epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(2)}%${val} | test loss ${e.test.loss.toFixed(4)} acc ${(e.test.accuracy * 100).toFixed(2)}% | ${e.seconds.toFixed(1)} s${rss}`;
 }
 
 class LineReporter implements TrainReporter {

@@ -29,6 +29,8 @@ export interface TrainFlags extends BackendFlags {
   seed: number;
   maxSteps?: number;
   trainSamples?: number;
+  valFraction: number;
+  earlyStoppingPatience?: number;
   save?: string;
   summaryJson?: string;
 }
@@ -57,6 +59,8 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--seed <n>', 'seed of every random choice').argParser(integer).default(1), 'SEED'))
     .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(positiveInt), 'MAX_STEPS'))
     .addOption(env(new Option('--train-samples <n>', 'train on the first n training samples only').argParser(positiveInt), 'TRAIN_SAMPLES'))
+    .addOption(env(new Option('--val-fraction <f>', 'hold out this fraction of the training split for validation each epoch').argParser(fraction).default(0), 'VAL_FRACTION'))
+    .addOption(env(new Option('--early-stopping-patience <epochs>', 'stop when validation loss has not improved for this many epochs; keep the best parameters (needs --val-fraction)').argParser(positiveInt), 'EARLY_STOPPING_PATIENCE'))
     .addOption(env(new Option('--save <file>', 'write the trained parameters here (safetensors)'), 'SAVE'))
     .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here'), 'SUMMARY_JSON'));
 }
@@ -81,6 +85,8 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     seed: flags.seed,
     maxSteps: flags.maxSteps,
     trainSamples: flags.trainSamples,
+    valFraction: flags.valFraction,
+    earlyStoppingPatience: flags.earlyStoppingPatience,
     save: flags.save,
   };
 }

@@ -6,7 +6,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { firstSamples, type Dataset } from '../data/dataset.js';
+import { firstSamples, trainValSplit } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { BatchSampler } from '../data/sampler.js';
 import { buildModel, type ModelSpec } from '../nn/spec.js';
@@ -14,6 +14,7 @@ import type { Module } from '../nn/module.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
+import { EarlyStopping } from './early-stopping.js';
 import { backendOf, computeGradients, evaluate, type EvalResult } from './classify.js';
 import { attachGrads, checkpointParams, detachGrads, paramSlots } from './params.js';
 
@@ -36,6 +37,10 @@ export interface TrainConfig {
   readonly maxSteps?: number;
   /** Train on the first N samples of the training split only (quick runs and tests). */
   readonly trainSamples?: number;
+  /** Hold out this fraction of the training split (seeded) for validation each epoch (default 0). */
+  readonly valFraction?: number;
+  /** Stop when the validation loss has not improved for this many epochs, keeping the best parameters. */
+  readonly earlyStoppingPatience?: number;
   readonly save?: string;
 }
 
@@ -65,6 +70,8 @@ export interface EpochEvent {
   readonly trainLoss: number;
   readonly trainAccuracy: number;
   readonly test: EvalResult;
+  /** The held-out validation split, when there is one. */
+  readonly val?: EvalResult;
   readonly seconds: number;
   /** Resident set size of the process at the end of the epoch. */
   readonly rssBytes?: number;
@@ -88,7 +95,11 @@ export interface TrainSummary {
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
   const data = openDataset(config.dataset, { dataDir: config.dataDir });
-  const train = firstSamples(data.train, config.trainSamples);
+  const pool = firstSamples(data.train, config.trainSamples);
+  const valFraction = config.valFraction ?? 0;
+  if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
+  const { train, val } = valFraction > 0 ? trainValSplit(pool, valFraction, config.seed) : { train: pool, val: null };
+  const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng);
   const slots = paramSlots(model);
@@ -152,10 +163,16 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
       }
     }
     lastTrainLoss = lossSum / seen;
+    const valResult = val ? evaluate(model, val) : undefined;
     test = evaluate(model, data.test);
-    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+    if (stopper && valResult && stopper.observe(valResult.loss, slots, epoch)) break;
   }
 
+  if (stopper?.restoreBest(slots)) {
+    // The run ends with the parameters of its best validation epoch; the test figures follow them.
+    test = evaluate(model, data.test);
+  }
   if (config.save) {
     await saveCheckpoint(config.save, {
       params: checkpointParams(model),
