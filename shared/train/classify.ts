@@ -6,7 +6,8 @@
 import type { Batch, Dataset } from '../data/dataset.js';
 import { BatchSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
-import { crossEntropy, noGrad, tensor } from '../ops/index.js';
+import { crossEntropy, noGrad, reshape, tensor } from '../ops/index.js';
+import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Backend } from '../backend/backend.js';
 import { defaultBackend } from '../backend/default.js';
@@ -17,6 +18,8 @@ export interface StepResult {
   /** Correctly classified samples in the batch. */
   readonly correct: number;
   readonly size: number;
+  /** Labels in the batch (size for classifiers, size·T for sequence models). */
+  readonly labels: number;
 }
 
 /** The backend a model's parameters live on (where its steps run). */
@@ -27,6 +30,16 @@ export function backendOf(model: Module): Backend {
 
 export function batchInput(batch: Batch, backend: Backend = defaultBackend()): Tensor {
   return tensor(batch.x, [batch.size, ...batch.sampleShape], { backend });
+}
+
+/**
+ * A model's output as rows of class scores: [batch, classes] as is, and a sequence model's
+ * [batch, time, classes] flattened to [batch·time, classes] (one label per position).
+ */
+function scoreRows(output: Tensor, labels: Int32Array): Tensor {
+  if (output.rank === 2) return output;
+  if (output.rank === 3) return reshape(output, [output.shape[0] * output.shape[1], output.shape[2]]);
+  throw new RangeError(`a classification model must output [batch, classes] or [batch, time, classes], got ${formatShape(output.shape)} for ${labels.length} labels`);
 }
 
 function countCorrect(logits: Tensor, labels: Int32Array): number {
@@ -43,14 +56,16 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
 
 /**
  * Forward and backward on `batch`: leaves dL/dθ in each parameter's `.grad`, where L is the summed
- * loss divided by `normalizer` (default: the batch size, i.e. the mean loss). The reported `loss`
- * is always the batch mean.
+ * loss divided by `normalizer` samples' worth of labels (default: this batch, i.e. the mean loss
+ * per label). Sequence models have several labels per sample (`batch.y.length / batch.size`).
+ * The reported `loss` is always the mean per label of this batch.
  */
 export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size): StepResult {
   model.zeroGrad();
-  const logits = model.forward(batchInput(batch, backendOf(model)));
-  const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer });
-  const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size };
+  const perSample = batch.y.length / batch.size;
+  const logits = scoreRows(model.forward(batchInput(batch, backendOf(model))), batch.y);
+  const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer: normalizer * perSample });
+  const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size, labels: batch.y.length };
   loss.backward();
   return result;
 }
@@ -67,6 +82,7 @@ export function evaluate(model: Module, dataset: Dataset, batchSize = 250): Eval
   model.eval();
   let lossSum = 0;
   let correct = 0;
+  let labels = 0;
   try {
     noGrad(() => {
       const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
@@ -75,15 +91,16 @@ export function evaluate(model: Module, dataset: Dataset, batchSize = 250): Eval
       for (const indices of sampler.epoch(0)) {
         const batch = dataset.batch(indices, buffers);
         backend.scope(() => {
-          const logits = model.forward(batchInput(batch, backend));
-          lossSum += crossEntropy(logits, batch.y).item() * batch.size;
+          const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
+          lossSum += crossEntropy(logits, batch.y).item() * batch.y.length;
           correct += countCorrect(logits, batch.y);
+          labels += batch.y.length;
         });
       }
     });
   } finally {
     model.train(wasTraining);
   }
-  const n = dataset.size;
-  return { loss: n > 0 ? lossSum / n : NaN, accuracy: n > 0 ? correct / n : NaN, samples: n };
+  // Per label: per image for classifiers, per token (nats/token) for language models.
+  return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }

@@ -126,6 +126,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
+    let labelsSeen = 0;
     let windowStart = performance.now();
     let windowSamples = 0;
     for (const indices of sampler.epoch(epoch)) {
@@ -145,6 +146,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
       samples += batch.size;
       lossSum += result.loss * batch.size;
       correct += result.correct;
+      labelsSeen += result.labels;
       seen += batch.size;
       windowSamples += batch.size;
       const now = performance.now();
@@ -165,7 +167,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     lastTrainLoss = lossSum / seen;
     const valResult = val ? evaluate(model, val) : undefined;
     test = evaluate(model, data.test);
-    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / seen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / labelsSeen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
     if (stopper && valResult && stopper.observe(valResult.loss, slots, epoch)) break;
   }
 
