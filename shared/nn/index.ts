@@ -7,3 +7,4 @@ export * from './spec.js';
 export * from './presets.js';
 export * from './resolve.js';
 export * from './normalization.js';
+export * from './recurrent.js';
