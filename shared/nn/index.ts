@@ -8,3 +8,4 @@ export * from './presets.js';
 export * from './resolve.js';
 export * from './normalization.js';
 export * from './recurrent.js';
+export * from './attention.js';
