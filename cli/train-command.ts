@@ -80,7 +80,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     weightDecay: flags.weightDecay ?? model.defaults?.weightDecay,
     schedule: flags.schedule,
     warmupSteps: flags.warmupSteps,
-    clipNorm: flags.clipNorm,
+    clipNorm: flags.clipNorm ?? model.defaults?.clipNorm,
     labelSmoothing: flags.labelSmoothing,
     seed: flags.seed,
     maxSteps: flags.maxSteps,

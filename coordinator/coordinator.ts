@@ -13,7 +13,8 @@ import { firstSamples, type Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
-import { buildModel } from '../shared/nn/spec.js';
+import { buildModel, contextLength } from '../shared/nn/spec.js';
+import type { CharVocabulary } from '../shared/data/text.js';
 import { clipGradNorm } from '../shared/optim/clip.js';
 import { createOptimizer, createSchedule } from '../shared/optim/factory.js';
 import type { LrSchedule } from '../shared/optim/schedule.js';
@@ -51,6 +52,7 @@ export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, f
 
 export class Coordinator {
   readonly runId: string;
+  private readonly vocabulary: CharVocabulary | null;
   private transport!: Transport;
   private readonly model: Module;
   private readonly slots: ParamSlot[];
@@ -85,11 +87,12 @@ export class Coordinator {
     private readonly log: Logger,
   ) {
     this.runId = randomUUID();
-    const data = openDataset(config.dataset, { dataDir: config.dataDir });
+    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
+    this.vocabulary = data.vocabulary ?? null;
     this.train = firstSamples(data.train, config.trainSamples);
     this.test = data.test;
     // The same initialisation as single-process training with this seed.
-    this.model = buildModel(config.model, new Rng(config.seed)).model;
+    this.model = buildModel(config.model, new Rng(config.seed), { numClasses: this.train.numClasses }).model;
     this.slots = paramSlots(this.model);
     this.vectorOps = backendOf(this.model).vectorOps?.() ?? null;
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
@@ -208,6 +211,7 @@ export class Coordinator {
       runId: this.runId,
       model: this.config.model,
       dataset: this.config.dataset,
+      numClasses: this.train.numClasses,
       sendSamples: wantsSamples,
       seed: this.config.seed,
       labelSmoothing: this.config.labelSmoothing,
@@ -442,7 +446,7 @@ export class Coordinator {
         const c = this.cursor;
         lastTrainLoss = c.epochLossSum / c.epochSeen;
         test = evaluate(this.model, this.test);
-        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / c.epochSeen, test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
       }
     } finally {
@@ -453,7 +457,7 @@ export class Coordinator {
     if (this.config.save) {
       await saveCheckpoint(this.config.save, {
         params: checkpointParams(this.model),
-        meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId },
+        meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, vocabulary: this.vocabulary?.toJSON() },
       });
     }
     const reason = interrupted ? 'shutdown' : 'finished';

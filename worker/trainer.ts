@@ -6,7 +6,7 @@
 import type { Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
 import type { Module } from '../shared/nn/module.js';
-import { buildModel, parseModelSpec } from '../shared/nn/spec.js';
+import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
@@ -20,12 +20,14 @@ export class Replica {
   private readonly buffers = { x: new Float32Array(0), y: new Int32Array(0) };
   version: number;
   readonly specJson: string;
+  private readonly contextLength: number | undefined;
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
     this.specJson = JSON.stringify(spec);
     // Initial values are replaced by the coordinator's right away; the seed only drives dropout.
-    this.model = buildModel(spec, new Rng(workerSeed)).model;
+    this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
+    this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
     this.version = welcome.version;
     this.load(welcome.params, welcome.version);
@@ -49,7 +51,7 @@ export class Replica {
   }
 
   private localDataset(): Dataset {
-    if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir }).train;
+    if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir, contextLength: this.contextLength }).train;
     return this.dataset;
   }
 

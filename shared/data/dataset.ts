@@ -27,6 +27,8 @@ export interface Dataset {
   /** The shape of one sample, e.g. [1, 28, 28]. */
   readonly sampleShape: readonly number[];
   readonly numClasses: number;
+  /** Labels per sample: 1 for classification (default), T for a language model's windows. */
+  readonly labelsPerSample?: number;
   /**
    * Gathers the samples at `indices` into a batch; reuses `out`'s buffers when they are large
    * enough (hot path: no allocation per step). When they are too small, larger buffers are

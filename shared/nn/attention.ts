@@ -401,3 +401,15 @@ export function sinusoidalPositions(maxLen: number, dim: number, options: Pick<C
   }
   return tensor(table, [maxLen, dim], { dtype: options.dtype ?? 'float32', backend: options.backend });
 }
+
+/** The fixed sinusoidal table as a module (no parameters), for model specs. */
+export class SinusoidalPositions extends Module {
+  private readonly table: Tensor;
+  constructor(readonly maxLen: number, readonly dim: number) {
+    super();
+    this.table = sinusoidalPositions(maxLen, dim);
+  }
+  forward(x: Tensor): Tensor {
+    return addPositions(x, this.table);
+  }
+}

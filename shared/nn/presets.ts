@@ -55,6 +55,37 @@ export const PRESETS: Readonly<Record<string, ModelSpec>> = {
     ],
     defaults: { optimizer: 'adam', lr: 1e-3, batchSize: 128 },
   },
+  /** Character-level LSTM: embedding 64, one LSTM layer of 256, context 64 (Adam 2e-3, batch 32, clip 1). */
+  'char-lstm': {
+    name: 'char-lstm',
+    input: [64],
+    layers: [{ type: 'embedding', dim: 64 }, { type: 'lstm', hidden: 256 }, { type: 'linear' }],
+    defaults: { optimizer: 'adam', lr: 2e-3, batchSize: 32, clipNorm: 1 },
+  },
+  /** The same with a GRU. */
+  'char-gru': {
+    name: 'char-gru',
+    input: [64],
+    layers: [{ type: 'embedding', dim: 64 }, { type: 'gru', hidden: 256 }, { type: 'linear' }],
+    defaults: { optimizer: 'adam', lr: 2e-3, batchSize: 32, clipNorm: 1 },
+  },
+  /**
+   * A tiny GPT: context 64, d_model 128, 4 heads, 2 pre-LayerNorm blocks with a 4x GELU MLP, learned
+   * positions, a final LayerNorm, no dropout (AdamW lr 1e-3, weight decay 0.01, batch 32).
+   */
+  'gpt-tiny': {
+    name: 'gpt-tiny',
+    input: [64],
+    layers: [
+      { type: 'embedding', dim: 128 },
+      { type: 'positional', kind: 'learned' },
+      { type: 'transformer', heads: 4, mlpRatio: 4 },
+      { type: 'transformer', heads: 4, mlpRatio: 4 },
+      { type: 'layernorm' },
+      { type: 'linear' },
+    ],
+    defaults: { optimizer: 'adamw', lr: 1e-3, batchSize: 32, weightDecay: 0.01 },
+  },
 };
 
 export function presetNames(): string[] {

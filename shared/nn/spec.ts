@@ -11,6 +11,8 @@ import type { Rng } from '../util/random.js';
 import { windowSpec } from '../backend/conv-spec.js';
 import { AvgPool2d, Conv2d, Dropout, Flatten, GELU, LeakyReLU, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh } from './layers.js';
 import { BatchNorm1d, BatchNorm2d } from './normalization.js';
+import { Embedding, GRU, LSTM, RNN } from './recurrent.js';
+import { LayerNorm, PositionalEmbedding, SinusoidalPositions, TransformerBlock } from './attention.js';
 import type { Module } from './module.js';
 
 const positiveInt = z.number().int().positive();
@@ -18,7 +20,16 @@ const nonNegInt = z.number().int().nonnegative();
 const pairOf = (t: z.ZodNumber) => z.union([t, z.tuple([t, t])]);
 
 export const layerSpecSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('linear'), out: positiveInt, bias: z.boolean().optional(), init: z.enum(['default', 'kaiming', 'xavier']).optional() }).strict(),
+  /** `out` defaults to the dataset's number of classes (the vocabulary, for language models). */
+  z.object({ type: z.literal('linear'), out: positiveInt.optional(), bias: z.boolean().optional(), init: z.enum(['default', 'kaiming', 'xavier']).optional() }).strict(),
+  /** Token ids [T] → vectors [T, dim]; `num` defaults to the dataset's vocabulary size. */
+  z.object({ type: z.literal('embedding'), dim: positiveInt, num: positiveInt.optional() }).strict(),
+  z.object({ type: z.enum(['rnn', 'lstm', 'gru']), hidden: positiveInt, layers: positiveInt.optional() }).strict(),
+  z.object({ type: z.literal('positional'), kind: z.enum(['learned', 'sinusoidal']) }).strict(),
+  z.object({ type: z.literal('layernorm'), eps: z.number().positive().optional() }).strict(),
+  z
+    .object({ type: z.literal('transformer'), heads: positiveInt, mlpRatio: positiveInt.optional(), dropout: z.number().min(0).lt(1).optional(), causal: z.boolean().optional() })
+    .strict(),
   z.object({ type: z.literal('flatten') }).strict(),
   z
     .object({
@@ -56,6 +67,7 @@ export const modelSpecSchema = z
         lr: z.number().positive().optional(),
         batchSize: positiveInt.optional(),
         weightDecay: z.number().min(0).optional(),
+        clipNorm: z.number().positive().optional(),
       })
       .strict()
       .optional(),
@@ -78,11 +90,54 @@ export function parseModelSpec(json: unknown, source = 'model spec'): ModelSpec 
 }
 
 /** Builds the layer for `spec` given the per-sample input shape; returns it and its output shape. */
-function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: string): { module: Module; output: number[] } {
+/** What the data tells the builder: sizes a spec may leave out. */
+export interface BuildContext {
+  /** The dataset's number of classes (vocabulary size for text). */
+  readonly numClasses?: number;
+}
+
+interface LayerContext extends BuildContext {
+  /** Set once an embedding turned token ids into a sequence of vectors. */
+  sequence: boolean;
+}
+
+function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: string, context: LayerContext): { module: Module; output: number[] } {
   switch (spec.type) {
     case 'linear': {
-      if (input.length !== 1) throw new ModelSpecError(`${where} (linear) needs a flat input, got ${formatShape(input)}; add a flatten layer before it`);
-      return { module: new Linear(input[0], spec.out, rng, { bias: spec.bias, init: spec.init }), output: [spec.out] };
+      // On a flat input, or on each position of a sequence [T, features].
+      if (input.length !== 1 && !(input.length === 2 && context.sequence)) {
+        throw new ModelSpecError(`${where} (linear) needs a flat input, got ${formatShape(input)}; add a flatten layer before it`);
+      }
+      const out = spec.out ?? context.numClasses;
+      if (out === undefined) throw new ModelSpecError(`${where} (linear) has no 'out' and the dataset gives no number of classes`);
+      return { module: new Linear(input[input.length - 1], out, rng, { bias: spec.bias, init: spec.init }), output: [...input.slice(0, -1), out] };
+    }
+    case 'embedding': {
+      if (input.length !== 1) throw new ModelSpecError(`${where} (embedding) needs token ids [time], got ${formatShape(input)}`);
+      const num = spec.num ?? context.numClasses;
+      if (num === undefined) throw new ModelSpecError(`${where} (embedding) has no 'num' and the dataset gives no vocabulary size`);
+      context.sequence = true;
+      return { module: new Embedding(num, spec.dim, rng), output: [input[0], spec.dim] };
+    }
+    case 'rnn':
+    case 'lstm':
+    case 'gru': {
+      if (input.length !== 2) throw new ModelSpecError(`${where} (${spec.type}) needs a sequence [time, features], got ${formatShape(input)}`);
+      const Cell = spec.type === 'lstm' ? LSTM : spec.type === 'gru' ? GRU : RNN;
+      return { module: new Cell(input[1], spec.hidden, rng, { numLayers: spec.layers ?? 1 }), output: [input[0], spec.hidden] };
+    }
+    case 'positional': {
+      if (input.length !== 2) throw new ModelSpecError(`${where} (positional) needs a sequence [time, features], got ${formatShape(input)}`);
+      const module = spec.kind === 'learned' ? new PositionalEmbedding(input[0], input[1], rng) : new SinusoidalPositions(input[0], input[1]);
+      return { module, output: [...input] };
+    }
+    case 'layernorm':
+      return { module: new LayerNorm(input[input.length - 1], { eps: spec.eps }), output: [...input] };
+    case 'transformer': {
+      if (input.length !== 2) throw new ModelSpecError(`${where} (transformer) needs a sequence [time, features], got ${formatShape(input)}`);
+      if (input[1] % spec.heads !== 0) throw new ModelSpecError(`${where} (transformer): ${input[1]} features do not split into ${spec.heads} heads`);
+      const module = new TransformerBlock(input[1], spec.heads, rng, { mlpRatio: spec.mlpRatio, dropout: spec.dropout, causal: spec.causal ?? true });
+      return { module, output: [...input] };
     }
     case 'flatten':
       return { module: new Flatten(1), output: [shapeSize(input)] };
@@ -130,11 +185,17 @@ export interface BuiltModel {
   readonly outputShape: readonly number[];
 }
 
-export function buildModel(spec: ModelSpec, rng: Rng): BuiltModel {
+/** Tokens per sample a model reads, for sequence models (input [T]); undefined for others. */
+export function contextLength(spec: ModelSpec): number | undefined {
+  return spec.input.length === 1 && spec.layers[0]?.type === 'embedding' ? spec.input[0] : undefined;
+}
+
+export function buildModel(spec: ModelSpec, rng: Rng, buildContext: BuildContext = {}): BuiltModel {
   let shape: number[] = [...spec.input];
   const modules: Module[] = [];
+  const context: LayerContext = { ...buildContext, sequence: false };
   spec.layers.forEach((layer, i) => {
-    const built = buildLayer(layer, shape, rng, `layer ${i}`);
+    const built = buildLayer(layer, shape, rng, `layer ${i}`, context);
     modules.push(built.module);
     shape = built.output;
   });

@@ -36,6 +36,8 @@ export const welcomeSchema = z.object({
   /** A model spec (validated again by the worker's model builder). */
   model: z.unknown(),
   dataset: z.string(),
+  /** The dataset's classes (the vocabulary size for text): sizes a model spec may leave out. */
+  numClasses: int.positive(),
   /** When true, assignments carry the samples themselves. */
   sendSamples: z.boolean(),
   seed: int,

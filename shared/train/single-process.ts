@@ -9,7 +9,7 @@ import { saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit } from '../data/dataset.js';
 import { openDataset } from '../data/registry.js';
 import { BatchSampler } from '../data/sampler.js';
-import { buildModel, type ModelSpec } from '../nn/spec.js';
+import { buildModel, contextLength, type ModelSpec } from '../nn/spec.js';
 import type { Module } from '../nn/module.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
@@ -94,14 +94,15 @@ export interface TrainSummary {
 
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
-  const data = openDataset(config.dataset, { dataDir: config.dataDir });
+  const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
   const pool = firstSamples(data.train, config.trainSamples);
   const valFraction = config.valFraction ?? 0;
   if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
-  const { train, val } = valFraction > 0 ? trainValSplit(pool, valFraction, config.seed) : { train: pool, val: null };
+  // A dataset with its own validation split (contiguous text) uses it; others hold out a seeded fraction.
+  const { train, val } = valFraction > 0 ? trainValSplit(pool, valFraction, config.seed) : { train: pool, val: data.val ?? null };
   const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
-  const { model } = buildModel(config.model, rng);
+  const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });
   const slots = paramSlots(model);
   const backend = backendOf(model);
   const optimizer = createOptimizer(config.optimizer, slots, {
@@ -178,7 +179,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   if (config.save) {
     await saveCheckpoint(config.save, {
       params: checkpointParams(model),
-      meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed },
+      meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed, numClasses: data.train.numClasses, vocabulary: data.vocabulary?.toJSON() },
     });
   }
   const summary: TrainSummary = {

@@ -1,68 +1,125 @@
 /**
- * Smoke test of the benchmark's step functions: meshgrad's and TensorFlow.js's (CPU and WASM)
- * MLP training steps run, give finite losses that agree at the first step (same weights, same
- * batch), and tfjs does not leak tensors; the distributed suite runs a few steps with real worker
- * processes, sums gradients correctly, and leaves no process behind. No timing here: timing belongs in
- * `npm run bench`.
+ * Smoke test of the benchmark's step functions: meshgrad's (wasm backend with 1 and 2 threads, cpu
+ * reference backend) and TensorFlow.js's (CPU and WASM) MLP training steps run, give finite losses
+ * that agree at the first step (same weights, same batch), tfjs does not leak tensors and the wasm
+ * heap stays flat; the matmul suite computes the same product in every engine, with a product big
+ * enough to be split across the 2-thread pool; the pool suite runs piscina and the fork-join pool;
+ * the distributed suite runs a few steps with real worker processes, sums gradients correctly, and
+ * leaves no process behind. No timing here: timing belongs in `npm run bench`. The wasm and pool
+ * code paths need the build output (dist/wasm, dist/bench/pool-task.js): `npm test` builds first.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLossDecrease, createMeshgradStep, createTfjsStep, loadMlpBenchData, type MlpBenchData, type TrainStep } from '../../bench/mlp-step.js';
-import { runMatmulSuite } from '../../bench/matmul.js';
+import { openMeshgradEngine, type MeshgradEngine, type MeshgradEngineId } from '../../bench/backends.js';
+import {
+  checkLossDecrease,
+  createMeshgradStep,
+  createTfjsStep,
+  heapFlat,
+  loadMlpBenchData,
+  runMlpStepSuite,
+  type MlpBenchData,
+  type TrainStep,
+} from '../../bench/mlp-step.js';
+import { MATMUL_ENGINES, runMatmulSuite } from '../../bench/matmul.js';
+import { runPoolSuite } from '../../bench/pool.js';
 import { runAggregationBench, runDistributedSuite } from '../../bench/distributed.js';
 
 describe('bench: MLP training-step functions', () => {
   let data: MlpBenchData;
   const firstLosses = new Map<string, number>();
   const open: TrainStep[] = [];
+  const engines: MeshgradEngine[] = [];
 
   beforeAll(() => {
     data = loadMlpBenchData();
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const s of open) s.dispose();
+    for (const e of engines) await e.close();
   });
 
-  async function twoSteps(create: () => TrainStep | Promise<TrainStep>): Promise<[number, number]> {
+  async function threeSteps(create: () => TrainStep | Promise<TrainStep>): Promise<[number, number, number]> {
     const trainStep = await create();
     open.push(trainStep);
     const before = trainStep.liveTensors();
     const first = trainStep.step();
     const afterOne = trainStep.liveTensors();
+    const heapOne = trainStep.memoryStats();
     const second = trainStep.step();
-    const afterTwo = trainStep.liveTensors();
+    const third = trainStep.step();
+    const afterThree = trainStep.liveTensors();
+    const heapThree = trainStep.memoryStats();
     if (before !== null) {
       // The first step creates Adam's moment variables; after that the count must stay flat.
-      expect(afterTwo).toBe(afterOne);
+      expect(afterThree).toBe(afterOne);
+    }
+    if (heapOne !== null && heapThree !== null) {
+      // Every step allocates the same blocks inside its scope, and gets them back when it ends.
+      expect(heapFlat(heapOne, heapThree)).toBe(true);
+      expect(heapThree.bytesInUse).toBe(heapOne.bytesInUse);
     }
     trainStep.dispose();
     open.pop();
     firstLosses.set(trainStep.engine, first);
-    return [first, second];
+    return [first, second, third];
   }
 
-  it('meshgrad runs steps with finite losses near ln 10 at the start', async () => {
-    const [a, b] = await twoSteps(() => createMeshgradStep(data));
-    expect(Number.isFinite(a) && Number.isFinite(b)).toBe(true);
+  async function meshgrad(id: MeshgradEngineId): Promise<TrainStep> {
+    const engine = await openMeshgradEngine(id);
+    engines.push(engine);
+    return createMeshgradStep(data, engine);
+  }
+
+  it('meshgrad (cpu backend) runs steps with finite losses near ln 10 at the start', async () => {
+    const [a, b, c] = await threeSteps(() => createMeshgradStep(data));
+    expect([a, b, c].every(Number.isFinite)).toBe(true);
     expect(a).toBeGreaterThan(1.5);
     expect(a).toBeLessThan(3.5);
   });
 
+  it('meshgrad (wasm backend, 1 thread) runs steps in a scope, with a flat heap', async () => {
+    const [a, b, c] = await threeSteps(() => meshgrad('meshgrad-wasm-1t'));
+    expect([a, b, c].every(Number.isFinite)).toBe(true);
+    expect(engines.at(-1)?.memoryStats()).not.toBeNull();
+  });
+
+  it('meshgrad (wasm backend, 2 threads) runs steps in a scope, with a flat heap', async () => {
+    const [a, b, c] = await threeSteps(() => meshgrad('meshgrad-wasm-2t'));
+    expect([a, b, c].every(Number.isFinite)).toBe(true);
+    expect(engines.at(-1)?.threads).toBe(2);
+  });
+
   it('tfjs (cpu backend) runs steps with finite losses', async () => {
-    const [a, b] = await twoSteps(() => createTfjsStep(data, 'cpu'));
-    expect(Number.isFinite(a) && Number.isFinite(b)).toBe(true);
+    const [a, b, c] = await threeSteps(() => createTfjsStep(data, 'cpu'));
+    expect([a, b, c].every(Number.isFinite)).toBe(true);
   });
 
   it('tfjs (wasm backend, loaded from node_modules) runs steps with finite losses', async () => {
-    const [a, b] = await twoSteps(() => createTfjsStep(data, 'wasm'));
-    expect(Number.isFinite(a) && Number.isFinite(b)).toBe(true);
+    const [a, b, c] = await threeSteps(() => createTfjsStep(data, 'wasm'));
+    expect([a, b, c].every(Number.isFinite)).toBe(true);
   });
 
   it('all engines see the same first batch and weights, so their first losses agree', () => {
-    const m = firstLosses.get('meshgrad');
+    const m = firstLosses.get('meshgrad-cpu');
     expect(m).toBeDefined();
-    for (const engine of ['tfjs-cpu', 'tfjs-wasm']) expect(firstLosses.get(engine)).toBeCloseTo(m as number, 4);
+    for (const engine of ['meshgrad-wasm-1t', 'meshgrad-wasm-2t', 'tfjs-cpu', 'tfjs-wasm']) expect(firstLosses.get(engine)).toBeCloseTo(m as number, 4);
+  });
+
+  it('the suite measures every meshgrad engine, checks the wasm heap and works out the targets', async () => {
+    const r = await runMlpStepSuite({ warmupSteps: 1, timedSteps: 2, engines: ['meshgrad-cpu', 'meshgrad-wasm-1t', 'meshgrad-wasm-2t', 'tfjs-wasm'] });
+    expect(r.engines.map((e) => e.engine)).toEqual(['meshgrad-cpu', 'meshgrad-wasm-1t', 'meshgrad-wasm-2t', 'tfjs-wasm']);
+    for (const e of r.engines) {
+      expect(e.initialLossMatches).toBe(true);
+      expect(e.losses.every(Number.isFinite)).toBe(true);
+      expect(Number.isFinite(e.speedupVsTfjsWasm)).toBe(true);
+    }
+    const wasm = r.engines.filter((e) => e.engine.startsWith('meshgrad-wasm'));
+    for (const e of wasm) expect(e.heap?.flat).toBe(true);
+    expect(r.engines.find((e) => e.engine === 'meshgrad-cpu')?.heap).toBeNull();
+    expect(r.targetCheck).not.toBeNull();
+    expect(Number.isFinite(r.targetCheck?.twoThreadScaling)).toBe(true);
   });
 });
 
@@ -74,10 +131,25 @@ describe('bench: helpers', () => {
     expect(checkLossDecrease(2.3, [1.5, NaN]).passed).toBe(false);
   });
 
-  it('the matmul suite computes the same product in every engine', async () => {
-    const r = await runMatmulSuite({ sizes: [33], budgetMs: 0, maxReps: 1 });
+  it('the matmul suite computes the same product in every engine (67^3 MACs: split across the 2-thread pool)', async () => {
+    const r = await runMatmulSuite({ sizes: [67], budgetMs: 0, maxReps: 1 });
     expect(r.ok).toBe(true);
-    expect(r.rows[0].meshgrad.gflops).toBeGreaterThan(0);
+    expect(['relaxed-simd', 'simd']).toContain(r.flavour);
+    for (const e of MATMUL_ENGINES) expect(r.rows[0].results[e].gflops).toBeGreaterThan(0);
+    expect(Number.isFinite(r.rows[0].wasm1VsTfjsWasm) && Number.isFinite(r.rows[0].wasm2VsTfjsWasm)).toBe(true);
+    expect(r.descriptions['meshgrad-wasm-2t']).toMatch(/2 threads/);
+  });
+
+  it('the pool suite runs piscina and the fork-join pool, and their products check out', async () => {
+    const r = await runPoolSuite({ rounds: 1, callsPerRound: 5, budgetMs: 1 });
+    expect(r.ok).toBe(true);
+    expect(r.piscina.roundTrip.backToBack.runs).toBe(5);
+    expect(r.forkJoin.empty.afterWork.runs).toBe(5);
+    expect(r.forkJoin.tinyMatches).toBe(true);
+    expect(r.mlpMatmuls).toHaveLength(8);
+    expect(r.threshold.split).toBe(true);
+    expect(r.splitsPerStep).toBe(5);
+    expect(Number.isFinite(r.piscinaOverForkJoin.backToBack) && Number.isFinite(r.piscinaOverForkJoin.afterWork)).toBe(true);
   });
 });
 

@@ -18,7 +18,7 @@ describe('codec', () => {
     const t = toWire(new Float32Array([1, 2, 3, 4]), [2, 2]);
     const messages: Message[] = [
       { type: 'join', protocol: 1, capabilities: { threads: 2, device: 'cpu', datasets: ['fashion-mnist'] } },
-      { type: 'welcome', workerId: 'w1', runId: 'r', model: { name: 'm' }, dataset: 'd', sendSamples: false, seed: 1, labelSmoothing: 0, heartbeatMs: 1000, version: 0, params: [t] },
+      { type: 'welcome', workerId: 'w1', runId: 'r', model: { name: 'm' }, dataset: 'd', numClasses: 10, sendSamples: false, seed: 1, labelSmoothing: 0, heartbeatMs: 1000, version: 0, params: [t] },
       { type: 'assign', step: 3, version: 3, shard: 1, batchSize: 8, indices: toWire(new Int32Array([5, 6]), [2]) },
       { type: 'gradients', step: 3, version: 3, shard: 1, samples: 2, loss: 0.5, correct: 1, computeMs: 2, grads: [t] },
       { type: 'params', version: 4, params: [t] },

@@ -43,8 +43,10 @@ export class ThreadPool {
       workers.map(
         (w) =>
           new Promise<void>((resolve, reject) => {
-            w.once('online', () => resolve());
+            // 'ready' is posted after the thread has read the task counter (see thread.ts).
+            w.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`unexpected message from a pool thread: ${String(m)}`))));
             w.once('error', reject);
+            w.once('exit', (code) => reject(new Error(`a pool thread exited during start-up (code ${code})`)));
           }),
       ),
     );

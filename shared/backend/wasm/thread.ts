@@ -4,7 +4,7 @@
  * everything it reads and writes is in the shared memory.
  */
 
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { CTL, OP, SLICE } from './control.js';
 import { instantiateKernels } from './kernels.js';
 
@@ -21,7 +21,10 @@ const ctl = new Int32Array(control);
 const u32 = new Uint32Array(control);
 const slice = CTL.slices + SLICE * index;
 
+// Tell the pool we are ready only once `seen` is read: a task issued before that would be missed
+// (the pool waits for this message, not for the thread's 'online' event, which comes earlier).
 let seen = Atomics.load(ctl, CTL.generation);
+parentPort?.postMessage('ready');
 for (;;) {
   Atomics.wait(ctl, CTL.generation, seen);
   seen = Atomics.load(ctl, CTL.generation);
