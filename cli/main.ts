@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { coordinatorCommand } from '../coordinator/command.js';
 import { workerCommand } from '../worker/command.js';
 import { localCommand } from './local-command.js';
+import { generateCommand } from './generate-command.js';
 import { trainCommand } from './train-command.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(coordinatorCommand(out, interactive));
   program.addCommand(workerCommand(Boolean(process.stderr.isTTY)));
   program.addCommand(localCommand(out, interactive));
+  program.addCommand(generateCommand(out));
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync([...argv]);

@@ -21,11 +21,11 @@ function allFinite(a: Float32Array): number {
 }
 
 /** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
-export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number, allocate?: (index: number, length: number) => Float32Array): Contribution & { loss: number; correct: number } {
+export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number, allocate?: (index: number, length: number) => Float32Array, labelsPerSample = 1): Contribution & { loss: number; correct: number } {
   if (msg.samples !== expectedSamples) {
     throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
   }
-  if (msg.correct > msg.samples) throw new ProtocolError('BAD_MESSAGE', `gradients claim ${msg.correct} correct of ${msg.samples} samples`);
+  if (msg.correct > msg.samples * labelsPerSample) throw new ProtocolError('BAD_MESSAGE', `gradients claim ${msg.correct} correct of ${msg.samples * labelsPerSample} labels`);
   if (!Number.isFinite(msg.loss)) throw new ProtocolError('NON_FINITE', `loss is ${msg.loss}`);
   if (msg.grads.length !== params.length) {
     throw new ProtocolError('BAD_SHAPE', `expected ${params.length} gradient tensors (one per parameter), got ${msg.grads.length}`);

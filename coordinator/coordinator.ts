@@ -234,7 +234,7 @@ export class Coordinator {
     }
     let result;
     try {
-      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)));
+      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.

@@ -61,3 +61,21 @@ describe('meshgrad train', () => {
     expect(ckpt.params.get('1.weight')!.shape).toEqual([256, 784]);
   });
 });
+
+describe('language models from the command line', () => {
+  it('trains a char-gru on Moby-Dick for a few steps and generates text from its checkpoint', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshgrad-lm-'));
+    const save = join(dir, 'gru.safetensors');
+    const trained = await runCli(['train', '--model', 'char-gru', '--dataset', 'moby-dick', '--max-steps', '3', '--save', save], { timeoutMs: 120_000 });
+    expect(trained.stderr).toBe('');
+    expect(trained.code).toBe(0);
+    expect(trained.stdout).toMatch(/val loss \d/);
+    const gen = await runCli(['generate', '--checkpoint', save, '--prompt', 'Call me', '--length', '40', '--seed', '3']);
+    expect(gen.code).toBe(0);
+    const text = gen.stdout.replace(/\n$/, '');
+    expect(text.startsWith('Call me')).toBe(true);
+    expect([...text].length).toBe('Call me'.length + 40);
+    const again = await runCli(['generate', '--checkpoint', save, '--prompt', 'Call me', '--length', '40', '--seed', '3']);
+    expect(again.stdout).toBe(gen.stdout);
+  });
+});

@@ -1,0 +1,49 @@
+/** `meshgrad generate`: sample text from a trained character-level language model checkpoint. */
+
+import { Command, Option } from 'commander';
+import { loadCheckpoint } from '../shared/checkpoint/checkpoint.js';
+import { CharVocabulary } from '../shared/data/text.js';
+import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
+import { generateText } from '../shared/train/generate.js';
+import { Rng } from '../shared/util/random.js';
+import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
+import { integer, nonNegativeFloat, positiveInt } from './flags.js';
+import type { Output } from './progress.js';
+
+interface GenerateFlags extends BackendFlags {
+  checkpoint: string;
+  prompt: string;
+  length: number;
+  temperature: number;
+  seed: number;
+}
+
+export function generateCommand(out: Output): Command {
+  const cmd = new Command('generate')
+    .description('sample text from a trained language model (a --save or checkpoint file)')
+    .addOption(new Option('--checkpoint <file>', 'safetensors file written by --save or a coordinator checkpoint').makeOptionMandatory())
+    .addOption(new Option('--prompt <text>', 'text to continue').default('Call me'))
+    .addOption(new Option('--length <n>', 'characters to generate').argParser(positiveInt).default(200))
+    .addOption(new Option('--temperature <t>', 'sampling temperature (0: always the most likely character)').argParser(nonNegativeFloat).default(0.8))
+    .addOption(new Option('--seed <n>', 'seed of the sampling').argParser(integer).default(1));
+  addBackendOptions(cmd);
+  cmd.action(async (flags: GenerateFlags) => {
+    const ckpt = await loadCheckpoint(flags.checkpoint);
+    const meta = ckpt.meta as { model?: unknown; vocabulary?: unknown; numClasses?: number };
+    if (!meta.model || !meta.vocabulary) throw new Error(`${flags.checkpoint} holds no language model (its metadata has no model spec and vocabulary)`);
+    const spec = parseModelSpec(meta.model, `${flags.checkpoint} model spec`);
+    const vocabulary = CharVocabulary.fromJSON(meta.vocabulary);
+    const length = contextLength(spec);
+    if (length === undefined) throw new Error(`${flags.checkpoint}: model '${spec.name}' is not a language model`);
+    const active = await configureBackend(flags);
+    try {
+      const { model } = buildModel(spec, new Rng(0), { numClasses: vocabulary.size });
+      const params = new Map([...ckpt.params].filter(([name]) => !name.startsWith('optimizer.')));
+      model.loadStateDict(params);
+      out.write(generateText(model, vocabulary, flags.prompt, { length: flags.length, temperature: flags.temperature, contextLength: length, rng: new Rng(flags.seed) }));
+    } finally {
+      await active.close();
+    }
+  });
+  return cmd;
+}
