@@ -77,7 +77,7 @@ export interface EvalResult {
 }
 
 /** Mean loss and accuracy over a whole dataset, in evaluation mode and without a graph. */
-export function evaluate(model: Module, dataset: Dataset, batchSize = 250): EvalResult {
+export function evaluate(model: Module, dataset: Dataset, batchSize = (dataset.labelsPerSample ?? 1) > 1 ? 32 : 250): EvalResult {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;

@@ -43,12 +43,15 @@ export class WasmHeap {
   /** A block of at least `bytes` bytes; returns its address and actual size. */
   alloc(bytes: number): { ptr: number; size: number } {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    const reused = list?.pop();
-    if (reused !== undefined) {
-      this.freeBytes -= size;
-      this.inUse += size;
-      return { ptr: reused, size };
+    // Exact class first; else the smallest free block up to twice the size (a step whose shapes
+    // differ from the last one's then reuses memory instead of growing the heap).
+    for (const candidate of this.candidates(size)) {
+      const reused = this.free.get(candidate)?.pop();
+      if (reused !== undefined) {
+        this.freeBytes -= candidate;
+        this.inUse += candidate;
+        return { ptr: reused, size: candidate };
+      }
     }
     const ptr = this.top;
     const end = ptr + size;
@@ -66,6 +69,12 @@ export class WasmHeap {
     this.top = end;
     this.inUse += size;
     return { ptr, size };
+  }
+
+  private candidates(size: number): number[] {
+    const out = [size];
+    for (const [s, list] of this.free) if (s > size && s <= 2 * size && list.length > 0) out.push(s);
+    return out.length > 2 ? [size, ...out.slice(1).sort((a, b) => a - b)] : out;
   }
 
   release(ptr: number, size: number): void {
