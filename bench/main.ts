@@ -1,15 +1,18 @@
 /**
- * `npm run bench`: meshgrad against TensorFlow.js (CPU and WASM backends) in one process run,
- * and meshgrad's distributed training against its single-process training.
+ * `npm run bench`: meshgrad (wasm backend with 1 and 2 threads, and the TypeScript cpu reference)
+ * against TensorFlow.js (CPU and WASM backends) in one process run, the cost of a task in a piscina
+ * pool against meshgrad's fork-join pool, and meshgrad's distributed training against its
+ * single-process training.
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|distributed] [--isolate]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed] [--isolate]
  *
- * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts) and
- * the distributed step (bench/distributed.ts: `local --workers 2` against `train`, the step's
- * communication time, the coordinator's aggregation throughput), in that order, in this process
- * (--isolate: each in a fresh child process). Prints a table per suite; --json writes every
- * figure (and the machine) to FILE. Exits with 1 when a sanity check fails (a loss that does not
- * go down, a tfjs leak, a wrong product or gradient sum).
+ * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
+ * per-task cost of thread pools (bench/pool.ts) and the distributed step (bench/distributed.ts:
+ * `local --workers 2` against `train`, the step's communication time, the coordinator's
+ * aggregation throughput), in that order, in this process (--isolate: each in a fresh child
+ * process). Prints a table per suite; --json writes every figure (and the machine) to FILE. Exits
+ * with 1 when a sanity check fails (a loss that does not go down, a tfjs leak, a wasm heap that
+ * grows, a wrong product or gradient sum). The speed targets are printed, not enforced.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -19,18 +22,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { COMMUNICATION_NOTE, runDistributedSuite, type DistributedSuiteResult, type RunResult } from './distributed.js';
-import { runMatmulSuite, type MatmulSuiteResult } from './matmul.js';
-import { runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
+import { MATMUL_ENGINES, runMatmulSuite, type MatmulMeasurement, type MatmulSuiteResult } from './matmul.js';
+import { REFERENCE_ENGINE, runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
+import { runPoolSuite, type CallStats, type MatmulTiming, type PoolSuiteResult } from './pool.js';
+import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|distributed] [--isolate]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed] [--isolate]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step), 'matmul' or 'distributed' suite (default: all)
+  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool' or 'distributed' suite (default: all)
   --isolate      run each suite in a fresh Node process (default: all in this one)`;
 
-type SuiteName = 'all' | 'mlp' | 'matmul' | 'distributed';
-const SUITES = ['mlp', 'matmul', 'distributed'] as const;
+type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed';
+const SUITES = ['mlp', 'matmul', 'pool', 'distributed'] as const;
 
 interface Args {
   readonly quick: boolean;
@@ -60,13 +65,17 @@ function parseCommandLine(argv: string[]): Args {
     process.exit(0);
   }
   const suite = values.suite ?? 'all';
-  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul or distributed)`);
+  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool or distributed)`);
   return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), child: values.child ?? false };
 }
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
+
+const mib = (bytes: number): string => `${fmt(bytes / 2 ** 20, 2)} MiB`;
+const heapText = (h: HeapStats): string => `${mib(h.bytesInUse)} in use, ${mib(h.bytesFree)} free, ${mib(h.bytesReserved)} reserved`;
+const metText = (met: boolean): string => (met ? 'MET' : 'NOT MET');
 
 function mlpTable(r: MlpStepSuiteResult): string {
   const rows = r.engines.map((e) => [
@@ -75,54 +84,133 @@ function mlpTable(r: MlpStepSuiteResult): string {
     fmt(e.timing.medianMs, 2),
     fmt(e.timing.meanMs, 2),
     fmt(e.samplesPerSecond, 0),
-    e.engine === 'meshgrad' ? '-' : fmtRatio(e.meshgradSpeedup),
+    fmtRatio(e.speedupVsTfjsWasm),
     fmt(e.initialLoss, 4),
     `${fmt(e.firstLoss, 3)} -> ${fmt(e.lastLoss, 3)}`,
     e.lossCheck.passed ? 'ok' : 'FAILED',
   ]);
   const table = formatTable(
-    ['engine', 'backend', 'median ms/step', 'mean ms/step', 'samples/s', 'meshgrad speed-up', 'step-0 loss', 'timed loss first -> last', 'loss down'],
+    ['engine', 'backend', 'median ms/step', 'mean ms/step', 'samples/s', 'vs tfjs-wasm', 'step-0 loss', 'timed loss first -> last', 'loss down'],
     rows,
     new Set([2, 3, 4, 5, 6]),
   );
   const notes = r.engines.map((e) => {
     const leak = e.liveTensors ? `; live tfjs tensors ${e.liveTensors.before} -> ${e.liveTensors.after}${e.liveTensors.before === e.liveTensors.after ? ' (flat)' : ' (LEAK)'}` : '';
-    const start = e.engine === 'meshgrad' ? '' : `; step-0 loss ${e.initialLossMatches ? 'matches' : 'DIFFERS FROM'} meshgrad's`;
+    const start = e.engine === REFERENCE_ENGINE ? '' : `; step-0 loss ${e.initialLossMatches ? 'matches' : 'DIFFERS FROM'} ${REFERENCE_ENGINE}'s, max |loss diff| over the timed steps ${e.maxLossDifference.toExponential(1)}`;
     return `  ${e.engine}: ${e.lossCheck.detail}${start}${leak}`;
   });
+  const heaps = r.engines.flatMap((e) =>
+    e.heap ? [`  ${e.engine} wasm heap: after warm-up ${heapText(e.heap.before)}; after the timed steps ${heapText(e.heap.after)} (${e.heap.flat ? 'flat' : 'GREW'})`] : [],
+  );
+  const t = r.targetCheck;
+  const targets = t
+    ? [
+        `Targets (meshgrad wasm vs tfjs-wasm, median ms/step):`,
+        `  1 thread:  ${fmt(t.oneThreadMs, 2)} ms, ${fmtRatio(t.oneThreadVsTfjsWasm)} tfjs-wasm's speed (target >= ${r.targets.oneThreadVsTfjsWasm}x and <= ${r.targets.oneThreadMaxMs} ms): ${metText(t.oneThreadMet)}`,
+        `  2 threads: ${fmt(t.twoThreadsMs, 2)} ms, ${fmtRatio(t.twoThreadsVsTfjsWasm)} tfjs-wasm's speed, ${fmtRatio(t.twoThreadScaling)} the 1-thread speed (target > 1x): ${metText(t.twoThreadsMet)}`,
+      ]
+    : [];
   return [
     `MLP training step: ${r.model}, batch ${r.batchSize}, ${r.optimizer}, Fashion-MNIST; ${r.warmupSteps} warm-up + ${r.timedSteps} timed steps per engine`,
-    `(a step = batch gather + forward + backward + Adam update; speed-up = tfjs ms / meshgrad ms, median; > 1 means meshgrad is faster)`,
+    `(a step = batch gather + forward + backward + Adam update, meshgrad's inside one backend.scope; vs tfjs-wasm = tfjs-wasm median ms / this engine's median ms, > 1 means faster than tfjs-wasm)`,
     '',
     table,
     '',
     ...notes,
+    ...heaps,
+    ...(targets.length > 0 ? ['', ...targets] : []),
   ].join('\n');
 }
 
 function matmulTable(r: MatmulSuiteResult): string {
-  const cell = (m: { gflops: number; timing: { medianMs: number; runs: number } }): string => `${fmt(m.gflops, 2)} (${fmt(m.timing.medianMs, 1)} ms x${m.timing.runs})`;
-  const rows = r.rows.map((row) => [
-    String(row.n),
-    cell(row.meshgrad),
-    cell(row.tfjsCpu),
-    cell(row.tfjsWasm),
-    fmtRatio(row.speedupVsCpu),
-    fmtRatio(row.speedupVsWasm),
-  ]);
+  const cell = (m: MatmulMeasurement): string => `${fmt(m.gflops, 1)} (${fmt(m.timing.medianMs, m.timing.medianMs < 10 ? 2 : 1)} ms${m.timing.runs < 5 ? `, ${m.timing.runs} run${m.timing.runs === 1 ? '' : 's'}` : ''})`;
+  const rows = r.rows.map((row) => [String(row.n), ...MATMUL_ENGINES.map((e) => cell(row.results[e])), fmtRatio(row.wasm1VsTfjsWasm), fmtRatio(row.wasm2VsTfjsWasm), fmtRatio(row.twoThreadScaling)]);
   const table = formatTable(
-    ['N', 'meshgrad GFLOPS', 'tfjs-cpu GFLOPS', 'tfjs-wasm GFLOPS', 'meshgrad vs tfjs-cpu', 'meshgrad vs tfjs-wasm'],
+    ['N', 'wasm 1 thread', 'wasm 2 threads', 'meshgrad cpu', 'tfjs-cpu', 'tfjs-wasm', '1t / tfjs-wasm', '2t / tfjs-wasm', '2t / 1t'],
     rows,
-    new Set([0, 1, 2, 3, 4, 5]),
+    new Set([0, 1, 2, 3, 4, 5, 6, 7, 8]),
   );
-  const errors = r.rows.map((row) => `N=${row.n}: ${row.tfjsCpu.relError.toExponential(1)} / ${row.tfjsWasm.relError.toExponential(1)}`).join(', ');
+  const errors = r.rows.map((row) => `N=${row.n}: ${MATMUL_ENGINES.filter((e) => e !== 'meshgrad-cpu').map((e) => row.results[e].relError.toExponential(1)).join(' / ')}`).join('; ');
+  const targets = r.rows.map(
+    (row) =>
+      `  N=${row.n}: 1 thread ${fmtRatio(row.wasm1VsTfjsWasm)} (target >= ${r.targets.oneThreadVsTfjsWasm}x): ${metText(row.wasm1VsTfjsWasm >= r.targets.oneThreadVsTfjsWasm)}; ` +
+      `2 threads ${fmtRatio(row.wasm2VsTfjsWasm)} (target >= ${r.targets.twoThreadsVsTfjsWasm}x): ${metText(row.wasm2VsTfjsWasm >= r.targets.twoThreadsVsTfjsWasm)}`,
+  );
   return [
-    `Matmul: square float32 C = A*B, GFLOPS = 2N^3 / median time (median ms x timed runs in brackets); ratio = tfjs ms / meshgrad ms`,
-    `  meshgrad: ${r.descriptions.meshgrad}; tfjs-cpu: ${r.descriptions['tfjs-cpu']}; tfjs-wasm: ${r.descriptions['tfjs-wasm']}`,
+    `Matmul: square float32 C = A*B; cells are GFLOPS = 2N^3 / median time (median ms); ratios = tfjs-wasm ms / meshgrad wasm ms (> 1: meshgrad faster)`,
+    `  wasm kernel flavour: ${r.flavour}; meshgrad: ${r.descriptions['meshgrad-wasm-1t']}, ${r.descriptions['meshgrad-wasm-2t']}, ${r.descriptions['meshgrad-cpu']}`,
+    `  tfjs-cpu: ${r.descriptions['tfjs-cpu']}; tfjs-wasm: ${r.descriptions['tfjs-wasm']}`,
     '',
     table,
     '',
-    `  max relative difference from meshgrad's product (tfjs-cpu / tfjs-wasm): ${errors}`,
+    `  meshgrad cpu vs tfjs-cpu: ${r.rows.map((row) => `N=${row.n} ${fmtRatio(row.cpuVsTfjsCpu)}`).join(', ')}`,
+    `  max relative difference from meshgrad cpu's product (wasm 1t / wasm 2t / tfjs-cpu / tfjs-wasm): ${errors}`,
+    '',
+    'Targets (meshgrad wasm vs tfjs-wasm, single-threaded SIMD):',
+    ...targets,
+  ].join('\n');
+}
+
+function poolTable(r: PoolSuiteResult): string {
+  const us = (ms: number, digits = 1): string => fmt(ms * 1000, digits);
+  const spread = (c: CallStats, digits = 1): string => `${us(c.medianMs, digits)} (${us(c.p10Ms, digits)}-${us(c.p90Ms, digits)})`;
+  const p = r.piscina;
+  const f = r.forkJoin;
+  const gap = `after ${us(r.gapMs, 0)} us of work`;
+  const costs = formatTable(
+    ['operation (2 threads)', 'back to back: median us (p10-p90)', `${gap}: median us (p10-p90)`, 'calls'],
+    [
+      [`piscina ${p.version}: one empty task, await pool.run(x)`, spread(p.roundTrip.backToBack), spread(p.roundTrip.afterWork), String(p.roundTrip.backToBack.runs)],
+      ['piscina: two empty tasks at once, Promise.all', spread(p.fanOut.backToBack), spread(p.fanOut.afterWork), String(p.fanOut.backToBack.runs)],
+      ['fork-join: empty split (ThreadPool.gemm)', spread(f.empty.backToBack), spread(f.empty.afterWork), String(f.empty.backToBack.runs)],
+      ['fork-join: 16x16x16 gemm split 8 + 8 columns', spread(f.tinyTwoThreads.backToBack), spread(f.tinyTwoThreads.afterWork), String(f.tinyTwoThreads.backToBack.runs)],
+      ['16x16x16 gemm on this thread alone (no pool)', spread(f.tinyOneThread, 2), '-', String(f.tinyOneThread.runs)],
+    ],
+    new Set([1, 2, 3]),
+  );
+  const forkJoin = f.empty.afterWork.medianMs;
+  const piscina = p.roundTrip.afterWork.medianMs;
+  const products = [r.threshold, ...r.mlpMatmuls];
+  const row = (t: MatmulTiming): string[] => [
+    t.name,
+    `${t.m}x${t.k}x${t.n}`,
+    fmt(t.macs / 1e6, 2),
+    t.split ? 'yes' : 'no',
+    us(t.oneThread.medianMs, 0),
+    us(t.twoThreads.medianMs, 0),
+    fmtRatio(t.oneThread.medianMs / t.twoThreads.medianMs),
+    `${fmt((100 * forkJoin) / t.oneThread.medianMs, 1)}%`,
+    `${fmt((100 * piscina) / t.oneThread.medianMs, 1)}%`,
+  ];
+  const matmuls = formatTable(
+    ['product (wasm backend)', 'm x k x n', 'M MACs', 'split', '1 thread us', '2 threads us', '2t speed-up', 'fork-join / 1t', 'piscina / 1t'],
+    products.map(row),
+    new Set([2, 4, 5, 6, 7, 8]),
+  );
+  const split = r.mlpMatmuls.filter((t) => t.split);
+  const oneThreadTotal = r.mlpMatmuls.reduce((s, t) => s + t.oneThread.medianMs, 0);
+  const twoThreadTotal = r.mlpMatmuls.reduce((s, t) => s + t.twoThreads.medianMs, 0);
+  const fc1 = r.mlpMatmuls[0];
+  const fc2 = r.mlpMatmuls[1];
+  const share = (overhead: number, t: MatmulTiming): string => `${fmt((100 * overhead) / t.oneThread.medianMs, 1)}%`;
+  return [
+    `Thread pools: the per-task cost of piscina (atomics '${p.atomics}') against meshgrad's fork-join pool (SharedArrayBuffer + Atomics, ${f.flavour} kernels), ${r.threads} threads`,
+    `(every call timed on its own; rounds separated by a pause; "${gap}" = the calling thread busy for ${us(r.gapMs, 0)} us before each call, as between two products of a step)`,
+    '',
+    costs,
+    '',
+    `  piscina round trip / fork-join empty split (medians): ${fmtRatio(r.piscinaOverForkJoin.backToBack)} back to back, ${fmtRatio(r.piscinaOverForkJoin.afterWork)} ${gap}`,
+    `  the 16x16x16 split ${f.tinyMatches ? 'matches' : 'DIFFERS FROM'} the one-thread product`,
+    '',
+    `The MLP step's matrix products (batch 128) on the wasm backend, back to back (median per call); shares = the ${gap} median of`,
+    `an empty fork-join split (${us(forkJoin, 1)} us) or a piscina round trip (${us(piscina, 1)} us) / the product's 1-thread time:`,
+    '',
+    matmuls,
+    '',
+    `  typical layer products: fc1 forward ${us(fc1.oneThread.medianMs, 0)} us (fork-join ${share(forkJoin, fc1)}, piscina ${share(piscina, fc1)}), ` +
+      `fc2 forward ${us(fc2.oneThread.medianMs, 0)} us (fork-join ${share(forkJoin, fc2)}, piscina ${share(piscina, fc2)})`,
+    `  per step: ${split.length} of ${r.mlpMatmuls.length} products are split: ${us(split.length * forkJoin, 0)} us of fork-join against ${us(split.length * piscina, 0)} us of piscina round trips; ` +
+      `all ${r.mlpMatmuls.length} products take ${us(oneThreadTotal, 0)} us on 1 thread, ${us(twoThreadTotal, 0)} us on 2`,
   ].join('\n');
 }
 
@@ -196,7 +284,7 @@ function distributedTable(r: DistributedSuiteResult): string {
   ].join('\n');
 }
 
-type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; distributed?: DistributedSuiteResult };
+type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult };
 
 /** Runs `suites` in this process, printing each table as it finishes. */
 async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolean): Promise<SuiteResults> {
@@ -210,6 +298,10 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       log('matmul suite:');
       results.matmul = await runMatmulSuite({ quick, log });
       console.log(`${matmulTable(results.matmul)}\n`);
+    } else if (suite === 'pool') {
+      log('pool suite:');
+      results.pool = await runPoolSuite({ quick, log });
+      console.log(`${poolTable(results.pool)}\n`);
     } else {
       log('distributed suite:');
       results.distributed = await runDistributedSuite({ quick, log });
@@ -235,9 +327,15 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
       });
       if (child.error) throw child.error;
       if (!existsSync(file)) throw new Error(`the ${suite} suite's child process failed (exit status ${child.status ?? child.signal})`);
-      const report = JSON.parse(readFileSync(file, 'utf8')) as { mlpStep: MlpStepSuiteResult | null; matmul: MatmulSuiteResult | null; distributed: DistributedSuiteResult | null };
+      const report = JSON.parse(readFileSync(file, 'utf8')) as {
+        mlpStep: MlpStepSuiteResult | null;
+        matmul: MatmulSuiteResult | null;
+        pool: PoolSuiteResult | null;
+        distributed: DistributedSuiteResult | null;
+      };
       if (suite === 'mlp' && report.mlpStep) results.mlp = report.mlpStep;
       if (suite === 'matmul' && report.matmul) results.matmul = report.matmul;
+      if (suite === 'pool' && report.pool) results.pool = report.pool;
       if (suite === 'distributed' && report.distributed) results.distributed = report.distributed;
     }
   } finally {
@@ -270,7 +368,7 @@ async function main(): Promise<number> {
   const endLoad = loadAverage();
   if (!args.child) {
     console.log(`load average at end (1/5/15 min): ${formatLoad(endLoad)}`);
-    if (!ok) console.log('SANITY CHECK FAILED: see the loss / leak / product / sum notes above');
+    if (!ok) console.log('SANITY CHECK FAILED: see the loss / leak / heap / product / sum notes above');
   }
 
   if (args.json !== undefined) {
@@ -286,6 +384,7 @@ async function main(): Promise<number> {
       ok,
       mlpStep: results.mlp ?? null,
       matmul: results.matmul ?? null,
+      pool: results.pool ?? null,
       distributed: results.distributed ?? null,
     };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

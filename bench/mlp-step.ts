@@ -1,17 +1,20 @@
 /**
  * The MLP training-step benchmark: one optimizer step of the 784-256-128-10 ReLU MLP on a real
- * Fashion-MNIST batch of 128 (pixels / 255), Adam with lr 1e-3, in meshgrad and in TensorFlow.js
- * (CPU backend, and the WebAssembly backend).
+ * Fashion-MNIST batch of 128 (pixels / 255), Adam with lr 1e-3, in meshgrad (wasm backend with 1
+ * and with 2 threads, and the plain TypeScript cpu reference backend) and in TensorFlow.js (CPU
+ * backend, and the WebAssembly backend).
  *
  * The meshgrad step is exactly the single-process trainer's (shared/train/single-process.ts):
- * gather the batch, computeGradients (forward, cross-entropy, backward), attachGrads, Adam step.
+ * gather the batch, then in one `backend.scope` computeGradients (forward, cross-entropy,
+ * backward), attachGrads and the Adam step, then detachGrads. On the wasm backend every
+ * intermediate is recycled when the scope ends, so the heap must stay flat from step to step.
  * The tfjs step does the same work the idiomatic tfjs way: the batch gathered by the same Dataset,
  * uploaded as a tensor with one-hot labels, forward through tf.fused.matMul (matmul + bias + ReLU,
  * what tf.layers.dense uses), tf.losses.softmaxCrossEntropy, and optimizer.minimize with
  * tf.train.adam inside tf.tidy, so the live-tensor count stays flat from step to step.
  *
- * Both engines start from the same weights (meshgrad's seeded initialisation, transposed to the
- * [in, out] layout tfjs uses) and see the same sequence of batches, so their first losses agree;
+ * Every engine starts from the same weights (meshgrad's seeded initialisation, transposed to the
+ * [in, out] layout tfjs uses) and sees the same sequence of batches, so their first losses agree;
  * that, and the loss going down, show that nobody benchmarks a broken step.
  */
 
@@ -20,6 +23,10 @@ import { dirname, join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { Backend } from '../shared/backend/backend.js';
+import { cpu } from '../shared/backend/cpu/cpu-backend.js';
+import { defaultBackend, setDefaultBackend } from '../shared/backend/default.js';
+import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import type { BatchBuffers, Dataset } from '../shared/data/dataset.js';
 import { loadFashionMnist } from '../shared/data/fashion-mnist.js';
 import { BatchSampler } from '../shared/data/sampler.js';
@@ -27,8 +34,9 @@ import { PRESETS } from '../shared/nn/presets.js';
 import { buildModel } from '../shared/nn/spec.js';
 import { createOptimizer } from '../shared/optim/factory.js';
 import { computeGradients } from '../shared/train/classify.js';
-import { attachGrads, paramSlots } from '../shared/train/params.js';
+import { attachGrads, detachGrads, paramSlots } from '../shared/train/params.js';
 import { Rng } from '../shared/util/random.js';
+import { MESHGRAD_ENGINES, openMeshgradEngine, type MeshgradEngine, type MeshgradEngineId } from './backends.js';
 import { mean, timingStats, type TimingStats } from './report.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +112,16 @@ export function loadMlpBenchData(): MlpBenchData {
   return { train: loadFashionMnist().train };
 }
 
-export type EngineId = 'meshgrad' | 'tfjs-cpu' | 'tfjs-wasm';
+export type EngineId = MeshgradEngineId | 'tfjs-cpu' | 'tfjs-wasm';
+
+/** The order the suite runs (and prints) the engines in: the headline ones first, in a fresh process. */
+export const MLP_ENGINES: readonly EngineId[] = [...MESHGRAD_ENGINES, 'tfjs-wasm', 'tfjs-cpu'];
+
+/** The engine whose step-0 loss the others must reproduce. */
+export const REFERENCE_ENGINE: EngineId = 'meshgrad-cpu';
+
+/** Acceptance targets of the wasm backend against tfjs-wasm (single-threaded SIMD). */
+export const MLP_TARGETS = { oneThreadVsTfjsWasm: 4, oneThreadMaxMs: 8 } as const;
 
 /** One engine's training step, ready to call repeatedly; each call takes the next batch. */
 export interface TrainStep {
@@ -114,6 +131,8 @@ export interface TrainStep {
   step(): number;
   /** Live tensors the engine holds (tfjs only), to show that a step does not leak. */
   liveTensors(): number | null;
+  /** The wasm heap's counters (meshgrad on wasm only), to show that a step recycles its memory. */
+  memoryStats(): HeapStats | null;
   dispose(): void;
 }
 
@@ -140,27 +159,51 @@ function batchStream(size: number, batchSize: number, seed: number): () => Int32
   };
 }
 
-/** meshgrad's training step, exactly as trainSingleProcess does it (without clipping or a schedule). */
-export function createMeshgradStep(data: MlpBenchData, options: StepOptions = {}): TrainStep {
+/** Runs fn with `backend` as the default backend for new tensors, as the CLI's --backend makes it. */
+function withDefaultBackend<T>(backend: Backend, fn: () => T): T {
+  const previous = defaultBackend();
+  setDefaultBackend(backend);
+  try {
+    return fn();
+  } finally {
+    setDefaultBackend(previous);
+  }
+}
+
+/**
+ * meshgrad's training step, exactly as trainSingleProcess does it (without clipping or a
+ * schedule), on `engine`'s backend (default: the cpu reference backend). The model's parameters
+ * are created on that backend, and it is the default backend while a step runs.
+ */
+export function createMeshgradStep(data: MlpBenchData, engine?: MeshgradEngine, options: StepOptions = {}): TrainStep {
   const batchSize = options.batchSize ?? MLP_BATCH_SIZE;
   const seed = options.seed ?? MLP_SEED;
-  const { model } = buildModel(PRESETS.mlp, new Rng(seed));
+  const backend = engine?.backend ?? cpu;
+  const { model } = withDefaultBackend(backend, () => buildModel(PRESETS.mlp, new Rng(seed)));
   const slots = paramSlots(model);
   const optimizer = createOptimizer('adam', slots, { lr: options.lr ?? MLP_LR });
   const nextIndices = batchStream(data.train.size, batchSize, seed);
   const buffers: BatchBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
   model.train();
   return {
-    engine: 'meshgrad',
-    description: 'meshgrad (TypeScript kernels, 1 thread)',
+    engine: engine?.id ?? 'meshgrad-cpu',
+    description: engine?.description ?? 'meshgrad cpu (TypeScript reference kernels, 1 thread)',
     step(): number {
-      const batch = data.train.batch(nextIndices(), buffers);
-      const result = computeGradients(model, batch);
-      attachGrads(model, slots);
-      optimizer.step();
-      return result.loss;
+      return withDefaultBackend(backend, () => {
+        const batch = data.train.batch(nextIndices(), buffers);
+        // One scope per step, as in trainSingleProcess: every intermediate is recycled when it ends.
+        const result = backend.scope(() => {
+          const r = computeGradients(model, batch);
+          attachGrads(model, slots);
+          optimizer.step();
+          return r;
+        });
+        detachGrads(model, slots);
+        return result.loss;
+      });
     },
     liveTensors: () => null,
+    memoryStats: () => engine?.memoryStats() ?? null,
     dispose(): void {},
   };
 }
@@ -236,6 +279,7 @@ export async function createTfjsStep(data: MlpBenchData, backend: TfjsBackendNam
       return value;
     },
     liveTensors: () => tf.memory().numTensors,
+    memoryStats: () => null,
     dispose(): void {
       optimizer.dispose();
       for (const v of varList) v.dispose();
@@ -263,14 +307,33 @@ export interface EngineResult {
   readonly lossCheck: { readonly passed: boolean; readonly detail: string };
   /** tfjs: live tensors after the warm-up and after the timed steps (equal: no leak). */
   readonly liveTensors: { readonly before: number; readonly after: number } | null;
-  /** meshgrad: tfjs median / meshgrad median, i.e. how many times faster meshgrad is. 1 for meshgrad. */
-  readonly meshgradSpeedup: number;
-  /** The step-0 loss equals meshgrad's to within STEP0_LOSS_TOLERANCE (same weights, same batch). */
+  /** meshgrad on wasm: the heap after the warm-up and after the timed steps (no growth: no leak). */
+  readonly heap: { readonly before: HeapStats; readonly after: HeapStats; readonly flat: boolean } | null;
+  /** tfjs-wasm median / this engine's median: how many times faster than tfjs-wasm (> 1: faster). */
+  readonly speedupVsTfjsWasm: number;
+  /** The step-0 loss equals the reference engine's (meshgrad cpu) within STEP0_LOSS_TOLERANCE. */
   readonly initialLossMatches: boolean;
+  /** max |loss − reference engine's loss| over the timed steps (same batches): drift of float32 rounding. */
+  readonly maxLossDifference: number;
 }
 
 /** Float32 rounding differs between engines, but not by this much on the very first loss. */
 export const STEP0_LOSS_TOLERANCE = 1e-4;
+
+export interface MlpTargetCheck {
+  /** tfjs-wasm median / meshgrad wasm 1-thread median. */
+  readonly oneThreadVsTfjsWasm: number;
+  readonly oneThreadMs: number;
+  /** tfjs-wasm median / meshgrad wasm 2-thread median. */
+  readonly twoThreadsVsTfjsWasm: number;
+  readonly twoThreadsMs: number;
+  /** meshgrad wasm 1-thread median / 2-thread median (> 1: the second thread helps). */
+  readonly twoThreadScaling: number;
+  /** ≥ MLP_TARGETS.oneThreadVsTfjsWasm and ≤ MLP_TARGETS.oneThreadMaxMs. */
+  readonly oneThreadMet: boolean;
+  /** 2 threads faster than 1. */
+  readonly twoThreadsMet: boolean;
+}
 
 export interface MlpStepSuiteResult {
   readonly model: string;
@@ -279,7 +342,13 @@ export interface MlpStepSuiteResult {
   readonly warmupSteps: number;
   readonly timedSteps: number;
   readonly engines: readonly EngineResult[];
-  /** Every engine's loss finite, going down, and equal to meshgrad's at step 0; tfjs's live-tensor count flat. */
+  readonly targets: typeof MLP_TARGETS;
+  /** Null when a wasm engine or tfjs-wasm was not run. */
+  readonly targetCheck: MlpTargetCheck | null;
+  /**
+   * Every engine's loss finite, going down, and equal to the reference's at step 0; tfjs's
+   * live-tensor count and the wasm heap flat. (The speed targets are reported, not checked here.)
+   */
   readonly ok: boolean;
 }
 
@@ -287,6 +356,8 @@ export interface MlpStepSuiteOptions {
   readonly quick?: boolean;
   readonly warmupSteps?: number;
   readonly timedSteps?: number;
+  /** The engines to run, in order (default: MLP_ENGINES). */
+  readonly engines?: readonly EngineId[];
   readonly log?: (line: string) => void;
 }
 
@@ -308,7 +379,14 @@ export function checkLossDecrease(initialLoss: number, losses: readonly number[]
   return { passed: last < initialLoss, detail: `step-0 loss ${initialLoss.toFixed(3)} -> mean of last ${k} ${last.toFixed(3)}` };
 }
 
-async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: number, batchSize: number): Promise<Omit<EngineResult, 'meshgradSpeedup' | 'initialLossMatches'>> {
+/** The heap did not grow: neither the bytes in use nor the memory reserved from the runtime. */
+export function heapFlat(before: HeapStats, after: HeapStats): boolean {
+  return after.bytesInUse <= before.bytesInUse && after.bytesReserved <= before.bytesReserved;
+}
+
+type Measured = Omit<EngineResult, 'speedupVsTfjsWasm' | 'initialLossMatches' | 'maxLossDifference'>;
+
+async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: number, batchSize: number): Promise<Measured> {
   let initialLoss = NaN;
   for (let i = 0; i < warmupSteps; i++) {
     const loss = trainStep.step();
@@ -317,6 +395,7 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
   // Let anything queued (tfjs's async bookkeeping, finalizers) run before the clock starts.
   await new Promise((resolve) => setImmediate(resolve));
   const before = trainStep.liveTensors();
+  const heapBefore = trainStep.memoryStats();
   const times: number[] = [];
   const losses: number[] = [];
   for (let i = 0; i < timedSteps; i++) {
@@ -326,6 +405,7 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
     losses.push(loss);
   }
   const after = trainStep.liveTensors();
+  const heapAfter = trainStep.memoryStats();
   if (warmupSteps === 0) initialLoss = losses[0] ?? NaN;
   const timing = timingStats(times);
   return {
@@ -340,7 +420,29 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
     lastLoss: losses[losses.length - 1] ?? NaN,
     lossCheck: checkLossDecrease(initialLoss, losses),
     liveTensors: before === null || after === null ? null : { before, after },
+    heap: heapBefore === null || heapAfter === null ? null : { before: heapBefore, after: heapAfter, flat: heapFlat(heapBefore, heapAfter) },
   };
+}
+
+async function createStep(data: MlpBenchData, engine: EngineId): Promise<{ step: TrainStep; close(): Promise<void> }> {
+  if (engine === 'tfjs-cpu' || engine === 'tfjs-wasm') {
+    const step = await createTfjsStep(data, engine === 'tfjs-cpu' ? 'cpu' : 'wasm');
+    return { step, close: async () => step.dispose() };
+  }
+  const opened = await openMeshgradEngine(engine);
+  try {
+    const step = createMeshgradStep(data, opened);
+    return {
+      step,
+      close: async () => {
+        step.dispose();
+        await opened.close();
+      },
+    };
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
 }
 
 export async function runMlpStepSuite(options: MlpStepSuiteOptions = {}): Promise<MlpStepSuiteResult> {
@@ -349,29 +451,56 @@ export async function runMlpStepSuite(options: MlpStepSuiteOptions = {}): Promis
   const timedSteps = options.timedSteps ?? (quick ? 5 : 50);
   const log = options.log ?? (() => {});
   const data = loadMlpBenchData();
-  const factories: Array<[EngineId, () => Promise<TrainStep>]> = [
-    ['meshgrad', () => Promise.resolve(createMeshgradStep(data))],
-    ['tfjs-cpu', () => createTfjsStep(data, 'cpu')],
-    ['tfjs-wasm', () => createTfjsStep(data, 'wasm')],
-  ];
-  const measured: Array<Omit<EngineResult, 'meshgradSpeedup' | 'initialLossMatches'>> = [];
-  for (const [engine, create] of factories) {
+  const order = options.engines ?? MLP_ENGINES;
+  const measured: Measured[] = [];
+  for (const engine of order) {
     log(`  ${engine}: ${warmupSteps} warm-up + ${timedSteps} timed steps ...`);
-    const trainStep = await create();
+    const { step, close } = await createStep(data, engine);
     try {
-      measured.push(await measure(trainStep, warmupSteps, timedSteps, MLP_BATCH_SIZE));
+      measured.push(await measure(step, warmupSteps, timedSteps, MLP_BATCH_SIZE));
     } finally {
-      trainStep.dispose();
+      await close();
     }
   }
-  const reference = measured[0];
+  const byId = (id: EngineId): Measured | undefined => measured.find((m) => m.engine === id);
+  const reference = byId(REFERENCE_ENGINE) ?? measured[0];
+  const tfjsWasm = byId('tfjs-wasm');
   const engines = measured.map(
     (r): EngineResult => ({
       ...r,
-      meshgradSpeedup: r.engine === 'meshgrad' ? 1 : r.timing.medianMs / reference.timing.medianMs,
+      speedupVsTfjsWasm: tfjsWasm ? tfjsWasm.timing.medianMs / r.timing.medianMs : NaN,
       initialLossMatches: Math.abs(r.initialLoss - reference.initialLoss) <= STEP0_LOSS_TOLERANCE,
+      maxLossDifference: r.losses.reduce((worst, l, i) => Math.max(worst, Math.abs(l - (reference.losses[i] ?? NaN))), 0),
     }),
   );
-  const ok = engines.every((e) => e.lossCheck.passed && e.initialLossMatches && (e.liveTensors === null || e.liveTensors.after === e.liveTensors.before));
-  return { model: 'mlp 784-256-128-10 (ReLU)', batchSize: MLP_BATCH_SIZE, optimizer: `adam lr ${MLP_LR}`, warmupSteps, timedSteps, engines, ok };
+  const one = byId('meshgrad-wasm-1t');
+  const two = byId('meshgrad-wasm-2t');
+  let targetCheck: MlpTargetCheck | null = null;
+  if (one && two && tfjsWasm) {
+    const oneThreadVsTfjsWasm = tfjsWasm.timing.medianMs / one.timing.medianMs;
+    const twoThreadScaling = one.timing.medianMs / two.timing.medianMs;
+    targetCheck = {
+      oneThreadVsTfjsWasm,
+      oneThreadMs: one.timing.medianMs,
+      twoThreadsVsTfjsWasm: tfjsWasm.timing.medianMs / two.timing.medianMs,
+      twoThreadsMs: two.timing.medianMs,
+      twoThreadScaling,
+      oneThreadMet: oneThreadVsTfjsWasm >= MLP_TARGETS.oneThreadVsTfjsWasm && one.timing.medianMs <= MLP_TARGETS.oneThreadMaxMs,
+      twoThreadsMet: twoThreadScaling > 1,
+    };
+  }
+  const ok = engines.every(
+    (e) => e.lossCheck.passed && e.initialLossMatches && (e.liveTensors === null || e.liveTensors.after === e.liveTensors.before) && (e.heap === null || e.heap.flat),
+  );
+  return {
+    model: 'mlp 784-256-128-10 (ReLU)',
+    batchSize: MLP_BATCH_SIZE,
+    optimizer: `adam lr ${MLP_LR}`,
+    warmupSteps,
+    timedSteps,
+    engines,
+    targets: MLP_TARGETS,
+    targetCheck,
+    ok,
+  };
 }
