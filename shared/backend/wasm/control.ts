@@ -21,5 +21,13 @@ export const CONTROL_WORDS = CTL.slices + SLICE * MAX_THREADS;
 
 export const OP = { stop: 0, gemm: 1 } as const;
 
+/**
+ * Polls of a shared word before falling back to Atomics.wait. Waking a sleeping thread costs
+ * 60–80 µs on these VMs — as much as a small matmul — while tasks of one training step follow each
+ * other within microseconds; a short spin (tens of microseconds) catches those, then the thread
+ * sleeps and leaves the core to others.
+ */
+export const SPIN_POLLS = 20_000;
+
 /** gemm's shared arguments, in order, after CTL.args. */
 export const GEMM_ARGS = ['a', 'b', 'c', 'm', 'n', 'k', 'transA', 'transB', 'accumulate'] as const;

@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { packageRoot } from '../../util/paths.js';
-import { CONTROL_WORDS, CTL, GEMM_ARGS, MAX_THREADS, OP, SLICE } from './control.js';
+import { CONTROL_WORDS, CTL, GEMM_ARGS, MAX_THREADS, OP, SLICE, SPIN_POLLS } from './control.js';
 
 export interface GemmSlice {
   readonly j0: number;
@@ -89,6 +89,7 @@ export class ThreadPool {
     } catch (err) {
       localError = err;
     }
+    for (let i = 0; i < SPIN_POLLS && Atomics.load(ctl, CTL.pending) !== 0; i++);
     for (let p = Atomics.load(ctl, CTL.pending); p !== 0; p = Atomics.load(ctl, CTL.pending)) Atomics.wait(ctl, CTL.pending, p);
     if (localError) throw localError;
     const failed = Atomics.load(ctl, CTL.error);

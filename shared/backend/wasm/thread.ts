@@ -5,7 +5,7 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { CTL, OP, SLICE } from './control.js';
+import { CTL, OP, SLICE, SPIN_POLLS } from './control.js';
 import { instantiateKernels } from './kernels.js';
 
 interface ThreadData {
@@ -26,6 +26,7 @@ const slice = CTL.slices + SLICE * index;
 let seen = Atomics.load(ctl, CTL.generation);
 parentPort?.postMessage('ready');
 for (;;) {
+  for (let i = 0; i < SPIN_POLLS && Atomics.load(ctl, CTL.generation) === seen; i++);
   Atomics.wait(ctl, CTL.generation, seen);
   seen = Atomics.load(ctl, CTL.generation);
   const op = Atomics.load(ctl, CTL.opcode);
