@@ -26,6 +26,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sumInto, type Contribution } from '../coordinator/aggregate.js';
+import type { VectorOps } from '../shared/optim/vector-ops.js';
 import type { CoordinatorConfig } from '../coordinator/config.js';
 import { decodeContribution, type ParamInfo } from '../coordinator/contribution.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -34,6 +35,10 @@ import type { ParamSlot } from '../shared/optim/types.js';
 import { decodeMessage, encodeMessage } from '../shared/protocol/codec.js';
 import type { GradientsMessage } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
+import { availableParallelism } from 'node:os';
+import { setDefaultBackend } from '../shared/backend/default.js';
+import { cpu } from '../shared/backend/cpu/cpu-backend.js';
+import { WasmBackend } from '../shared/backend/wasm/wasm-backend.js';
 import { trainSingleProcess, type StepEvent, type StepTiming, type TrainConfig, type TrainReporter } from '../shared/train/single-process.js';
 import { silentLogger } from '../shared/util/log.js';
 import { packageRoot } from '../shared/util/paths.js';
@@ -149,10 +154,23 @@ function summarise(run: RunResult['run'], description: string, records: readonly
   };
 }
 
+/** Runs fn with the wasm backend (as the CLI uses it) as the default for new tensors. */
+async function onWasm<T>(threads: number, fn: () => Promise<T>): Promise<T> {
+  const wasm = await WasmBackend.create({ threads });
+  setDefaultBackend(wasm);
+  try {
+    return await fn();
+  } finally {
+    setDefaultBackend(cpu);
+    await wasm.close();
+  }
+}
+
 async function runTrain(warmupSteps: number, timedSteps: number): Promise<RunResult> {
   const records: StepRecord[] = [];
-  await trainSingleProcess(benchTrainConfig(warmupSteps + timedSteps), recordingReporter(records));
-  return summarise('train', 'meshgrad train (1 process)', records, warmupSteps, timedSteps);
+  // Like `meshgrad train`: the wasm backend on every core.
+  await onWasm(availableParallelism(), () => trainSingleProcess(benchTrainConfig(warmupSteps + timedSteps), recordingReporter(records)));
+  return summarise('train', `meshgrad train (1 process, wasm, ${availableParallelism()} threads)`, records, warmupSteps, timedSteps);
 }
 
 /** The CLI entry the workers run; its dist/ counterpart must exist. */
@@ -174,7 +192,9 @@ const OUTPUT_TAIL = 4000;
 
 /** Starts a worker the way `meshgrad local` does: the token in the environment, not in argv. */
 function spawnWorker(bin: string, url: string, token: string, name: string): WorkerProcess {
-  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', 'warn', '--backoff-max', '2'], {
+  // Like `meshgrad local`: the workers share the cores (threads = cores / workers).
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / 2)));
+  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', 'warn', '--backoff-max', '2', '--threads', threads], {
     env: { ...process.env, MESHGRAD_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -240,6 +260,7 @@ async function runLocal(warmupSteps: number, timedSteps: number, options: LocalR
   const started = performance.now();
   const workers: WorkerProcess[] = [];
   let coordinator: Coordinator | null = null;
+  let wasm: WasmBackend | null = null;
   let watchdog: NodeJS.Timeout | null = null;
   let failure: string | null = null;
   const fail = (why: string): void => {
@@ -247,6 +268,8 @@ async function runLocal(warmupSteps: number, timedSteps: number, options: LocalR
     coordinator?.requestStop();
   };
   try {
+    wasm = await WasmBackend.create({ threads: 1 });
+    setDefaultBackend(wasm);
     coordinator = await Coordinator.start(config, recordingReporter(records, () => (lastProgress = performance.now())), silentLogger);
     const url = coordinator.url;
     for (let i = 1; i <= DISTRIBUTED_WORKERS; i++) {
@@ -268,6 +291,8 @@ async function runLocal(warmupSteps: number, timedSteps: number, options: LocalR
   } finally {
     if (watchdog) clearInterval(watchdog);
     await coordinator?.close();
+    setDefaultBackend(cpu);
+    await wasm?.close();
     await stopWorkers(workers, 5000);
   }
 
@@ -304,6 +329,8 @@ export interface AggregationOptions {
   readonly paramsPerTensor?: number;
   readonly reps?: number;
   readonly seed?: number;
+  /** The wasm backend's kernels, to measure the SIMD sum as well. */
+  readonly vectorOps?: VectorOps;
 }
 
 export interface ThroughputMeasurement {
@@ -324,6 +351,8 @@ export interface AggregationResult {
   readonly reps: number;
   /** sumInto over `workers` decoded contributions (GB/s of gradients aggregated). */
   readonly aggregate: ThroughputMeasurement;
+  /** The same with the wasm backend's SIMD sum kernel (arrays in wasm memory), as the coordinator runs it. */
+  readonly aggregateSimd: ThroughputMeasurement | null;
   /** decodeMessage + decodeContribution of the `workers` frames (GB/s of gradients decoded). */
   readonly decode: ThroughputMeasurement;
   /** decode + validation + sumInto: the coordinator's per-step receive path. */
@@ -391,6 +420,17 @@ export function runAggregationBench(options: AggregationOptions = {}): Aggregati
     timeReps(() => void sumInto(aggregateSlots, contributions, aggregateScratch), reps),
     allBytes,
   );
+  let aggregateSimd: ThroughputMeasurement | null = null;
+  if (options.vectorOps) {
+    const ops = options.vectorOps;
+    const inWasm: Contribution[] = contributions.map((c) => ({ ...c, grads: c.grads.map((g) => {
+      const a = ops.alloc(g.length);
+      a.set(g);
+      return a;
+    }) }));
+    const simdSlots: ParamSlot[] = paramInfo.map((p) => ({ name: p.name, value: ops.alloc(paramsPerTensor), grad: null }));
+    aggregateSimd = throughput(timeReps(() => void sumInto(simdSlots, inWasm, [], ops), reps), allBytes);
+  }
   const decode = throughput(
     timeReps(() => void decodeAll(), reps),
     allBytes,
@@ -434,6 +474,7 @@ export function runAggregationBench(options: AggregationOptions = {}): Aggregati
     frameBytes: frames[0].byteLength,
     reps,
     aggregate,
+    aggregateSimd,
     decode,
     receivePath,
     paramsEncode: { ...paramsEncode, frameBytes: paramsFrame.byteLength },
@@ -486,7 +527,9 @@ export async function runDistributedSuite(options: DistributedSuiteOptions = {})
   const local = await runLocal(warmupSteps, timedSteps, options);
   const aggregationOptions: AggregationOptions = { reps: quick ? 5 : 30, ...options.aggregation };
   log(`  aggregation: ${aggregationOptions.workers ?? 8} simulated workers, ${aggregationOptions.reps} repetitions ...`);
-  const aggregation = runAggregationBench(aggregationOptions);
+  const simd = await WasmBackend.create({ threads: 1 });
+  const aggregation = runAggregationBench({ ...aggregationOptions, vectorOps: simd.vectorOps() });
+  await simd.close();
 
   const initialLossMatches = Math.abs(local.initialLoss - train.initialLoss) <= STEP0_LOSS_TOLERANCE;
   return {

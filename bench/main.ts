@@ -25,17 +25,18 @@ import { COMMUNICATION_NOTE, runDistributedSuite, type DistributedSuiteResult, t
 import { MATMUL_ENGINES, runMatmulSuite, type MatmulMeasurement, type MatmulSuiteResult } from './matmul.js';
 import { REFERENCE_ENGINE, runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
 import { runPoolSuite, type CallStats, type MatmulTiming, type PoolSuiteResult } from './pool.js';
+import { runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
 const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed] [--isolate]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool' or 'distributed' suite (default: all)
+  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' (cnn, gpt-tiny) suite (default: all)
   --isolate      run each suite in a fresh Node process (default: all in this one)`;
 
-type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed';
-const SUITES = ['mlp', 'matmul', 'pool', 'distributed'] as const;
+type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models';
+const SUITES = ['mlp', 'matmul', 'pool', 'distributed', 'models'] as const;
 
 interface Args {
   readonly quick: boolean;
@@ -250,7 +251,8 @@ function distributedTable(r: DistributedSuiteResult): string {
   const agg = formatTable(
     ['coordinator operation', 'median ms', 'mean ms', 'GB/s'],
     [
-      op(`sumInto (${a.workers} contributions)`, a.aggregate),
+      op(`sumInto (${a.workers} contributions), TypeScript loop`, a.aggregate),
+      ...(a.aggregateSimd ? [op(`sumInto (${a.workers} contributions), wasm SIMD kernel (as the coordinator runs it)`, a.aggregateSimd)] : []),
       op(`decode + validate ${a.workers} frames (decodeMessage + decodeContribution)`, a.decode),
       op('receive path: decode + validate + sumInto', a.receivePath),
       op(`params broadcast: encodeMessage (${a.parameters.toLocaleString('en-US')} parameters)`, a.paramsEncode),
@@ -284,7 +286,13 @@ function distributedTable(r: DistributedSuiteResult): string {
   ].join('\n');
 }
 
-type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult };
+type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult; models?: ModelStepsResult };
+
+function modelsTable(r: ModelStepsResult): string {
+  const rows = r.rows.map((x) => [x.model, x.engine, String(x.batchSize), fmt(x.timing.medianMs, 1), fmt(x.samplesPerSecond, 0), Number.isFinite(x.firstLoss) ? `${fmt(x.firstLoss, 3)} -> ${fmt(x.lastLoss, 3)}` : '-']);
+  const table = formatTable(['model', 'engine', 'batch', 'median ms/step', 'samples/s', 'loss first -> last'], rows, new Set([2, 3, 4]));
+  return ['Model training steps: cnn (Fashion-MNIST) and gpt-tiny (Moby-Dick); a step = batch gather + forward + backward + Adam(W)', '', table, '', ...r.notes.map((n) => `  ${n}`)].join('\n');
+}
 
 /** Runs `suites` in this process, printing each table as it finishes. */
 async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolean): Promise<SuiteResults> {
@@ -302,6 +310,10 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       log('pool suite:');
       results.pool = await runPoolSuite({ quick, log });
       console.log(`${poolTable(results.pool)}\n`);
+    } else if (suite === 'models') {
+      log('models suite (cnn, gpt-tiny):');
+      results.models = await runModelStepsSuite({ quick, log });
+      console.log(`${modelsTable(results.models)}\n`);
     } else {
       log('distributed suite:');
       results.distributed = await runDistributedSuite({ quick, log });
@@ -332,11 +344,13 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
         matmul: MatmulSuiteResult | null;
         pool: PoolSuiteResult | null;
         distributed: DistributedSuiteResult | null;
+        models?: ModelStepsResult | null;
       };
       if (suite === 'mlp' && report.mlpStep) results.mlp = report.mlpStep;
       if (suite === 'matmul' && report.matmul) results.matmul = report.matmul;
       if (suite === 'pool' && report.pool) results.pool = report.pool;
       if (suite === 'distributed' && report.distributed) results.distributed = report.distributed;
+      if (suite === 'models' && report.models) results.models = report.models;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -386,6 +400,7 @@ async function main(): Promise<number> {
       matmul: results.matmul ?? null,
       pool: results.pool ?? null,
       distributed: results.distributed ?? null,
+      models: results.models ?? null,
     };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     if (!args.child) console.log(`results written to ${file}`);

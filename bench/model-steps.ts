@@ -82,6 +82,7 @@ function meshgradSteps(spec: ModelSpec, dataset: string, batchSize: number, engi
 
 /** The cnn preset in tfjs (NHWC), Adam 1e-3; one step = forward, backward and update in tf.tidy. */
 async function tfjsCnnSteps(batchSize: number, warmup: number, timed: number): Promise<{ times: number[]; losses: number[] }> {
+  tf.enableProdMode(); // silences the 'install tfjs-node' banner; changes no computation
   await tf.setBackend('cpu');
   const model = tf.sequential({
     layers: [
