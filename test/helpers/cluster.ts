@@ -6,26 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { CoordinatorConfig } from '../../coordinator/config.js';
 import { Coordinator } from '../../coordinator/coordinator.js';
-import { PRESETS } from '../../shared/nn/presets.js';
 import type { StepEvent, TrainReporter } from '../../shared/train/single-process.js';
 import { silentLogger } from '../../shared/util/log.js';
 import { BIN } from './cli.js';
+import { mlpTrainConfig } from './train-config.js';
 import { createCliLogger } from '../../cli/logger.js';
 
 export const TOKEN = 'test-token-0123456789';
 
 export function baseConfig(overrides: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
   return {
-    model: PRESETS.mlp,
-    dataset: 'fashion-mnist',
-    epochs: 1,
-    batchSize: 128,
-    optimizer: 'adam',
-    lr: 1e-3,
-    schedule: 'constant',
-    warmupSteps: 0,
-    labelSmoothing: 0,
-    seed: 1,
+    ...mlpTrainConfig(),
     host: '127.0.0.1',
     port: 0,
     token: TOKEN,

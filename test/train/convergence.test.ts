@@ -1,24 +1,12 @@
 // The single-process trainer learns Fashion-MNIST, deterministically. The full 5-epoch accuracy
 // run is a recorded run (docs/training.md); this is its small, fast counterpart.
 import { describe, expect, it } from 'vitest';
-import { PRESETS } from '../../shared/nn/presets.js';
 import { trainSingleProcess, type TrainConfig } from '../../shared/train/single-process.js';
+import { mlpTrainConfig } from '../helpers/train-config.js';
 
 const quiet = { step: () => {}, epoch: () => {} };
 
-const config: TrainConfig = {
-  model: PRESETS.mlp,
-  dataset: 'fashion-mnist',
-  epochs: 2,
-  batchSize: 128,
-  optimizer: 'adam',
-  lr: 1e-3,
-  schedule: 'constant',
-  warmupSteps: 0,
-  labelSmoothing: 0,
-  seed: 1,
-  trainSamples: 6000,
-};
+const config: TrainConfig = mlpTrainConfig({ epochs: 2, trainSamples: 6000 });
 
 describe('single-process training', () => {
   it('an MLP reaches at least 77% test accuracy on Fashion-MNIST from 6,000 samples in 2 epochs', async () => {

@@ -1,8 +1,8 @@
 // Validation split and early stopping.
 import { describe, expect, it } from 'vitest';
-import { PRESETS } from '../../shared/nn/presets.js';
 import { EarlyStopping } from '../../shared/train/early-stopping.js';
 import { trainSingleProcess, type EpochEvent, type TrainConfig } from '../../shared/train/single-process.js';
+import { mlpTrainConfig } from '../helpers/train-config.js';
 
 describe('EarlyStopping', () => {
   it('stops after `patience` epochs without improvement and restores the best parameters', () => {
@@ -22,20 +22,7 @@ describe('EarlyStopping', () => {
 });
 
 describe('training with a validation split', () => {
-  const base: TrainConfig = {
-    model: PRESETS.mlp,
-    dataset: 'fashion-mnist',
-    epochs: 3,
-    batchSize: 128,
-    optimizer: 'adam',
-    lr: 1e-3,
-    schedule: 'constant',
-    warmupSteps: 0,
-    labelSmoothing: 0,
-    seed: 1,
-    trainSamples: 2000,
-    valFraction: 0.25,
-  };
+  const base: TrainConfig = mlpTrainConfig({ epochs: 3, trainSamples: 2000, valFraction: 0.25 });
   it('reports validation beside training each epoch and trains on the rest only', async () => {
     const epochs: EpochEvent[] = [];
     const { summary } = await trainSingleProcess(base, { step: () => {}, epoch: (e) => void epochs.push(e) });
