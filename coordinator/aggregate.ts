@@ -21,6 +21,23 @@ export interface Contribution {
   readonly computeMs: number;
   /** One gradient per parameter, in parameter order. */
   readonly grads: readonly Float32Array[];
+  /** The worker's buffers (BatchNorm running statistics) after the step, in buffer order. */
+  readonly buffers?: readonly Float32Array[];
+}
+
+/**
+ * Buffers are averaged over the workers, weighted by their samples (as running statistics of the
+ * whole batch would be, to first order), and written into the coordinator's own buffers.
+ */
+export function averageBuffers(targets: readonly Float32Array[], contributions: readonly Contribution[]): void {
+  const total = contributions.reduce((s, c) => s + c.samples, 0);
+  targets.forEach((out, j) => {
+    for (let i = 0; i < out.length; i++) {
+      let acc = 0;
+      for (const c of contributions) acc += (c.samples / total) * (c.buffers?.[j]?.[i] ?? out[i]);
+      out[i] = acc;
+    }
+  });
 }
 
 /** Writes Σ_k g_k into each slot's grad buffer (allocated once, reused every step). */

@@ -21,7 +21,14 @@ function allFinite(a: Float32Array): number {
 }
 
 /** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
-export function decodeContribution(msg: GradientsMessage, params: readonly ParamInfo[], expectedSamples: number, allocate?: (index: number, length: number) => Float32Array, labelsPerSample = 1): Contribution & { loss: number; correct: number } {
+export function decodeContribution(
+  msg: GradientsMessage,
+  params: readonly ParamInfo[],
+  expectedSamples: number,
+  allocate?: (index: number, length: number) => Float32Array,
+  labelsPerSample = 1,
+  buffers: readonly ParamInfo[] = [],
+): Contribution & { loss: number; correct: number } {
   if (msg.samples !== expectedSamples) {
     throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
   }
@@ -40,5 +47,17 @@ export function decodeContribution(msg: GradientsMessage, params: readonly Param
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
     return g;
   });
-  return { samples: msg.samples, computeMs: msg.computeMs, grads, loss: msg.loss, correct: msg.correct };
+  const sent = msg.buffers ?? [];
+  if (sent.length !== buffers.length) throw new ProtocolError('BAD_SHAPE', `expected ${buffers.length} buffer tensors (BatchNorm statistics), got ${sent.length}`);
+  const bufferValues = sent.map((t, i) => {
+    const b = buffers[i];
+    if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) {
+      throw new ProtocolError('BAD_SHAPE', `buffer ${i} (${b.name}) has shape [${t.shape.join(', ')}], the model's is [${b.shape.join(', ')}]`);
+    }
+    const v = fromWireFloat32(t, `buffer ${i} (${b.name})`);
+    const bad = allFinite(v);
+    if (bad >= 0) throw new ProtocolError('NON_FINITE', `buffer ${i} (${b.name}) has ${v[bad]} at element ${bad}`);
+    return v;
+  });
+  return { samples: msg.samples, computeMs: msg.computeMs, grads, buffers: bufferValues, loss: msg.loss, correct: msg.correct };
 }

@@ -30,7 +30,7 @@ import type { TrainReporter, TrainSummary } from '../shared/train/single-process
 import { deferred, type Deferred } from '../shared/util/deferred.js';
 import type { Logger } from '../shared/util/log.js';
 import { Rng } from '../shared/util/random.js';
-import { sumInto } from './aggregate.js';
+import { averageBuffers, sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
 import { decodeContribution, type ParamInfo } from './contribution.js';
 import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
@@ -57,6 +57,7 @@ export class Coordinator {
   private readonly model: Module;
   private readonly slots: ParamSlot[];
   private readonly paramInfo: ParamInfo[];
+  private readonly bufferInfo: ParamInfo[];
   private readonly optimizer: Optimizer;
   private readonly schedule: LrSchedule;
   private readonly sampler: BatchSampler;
@@ -96,6 +97,7 @@ export class Coordinator {
     this.slots = paramSlots(this.model);
     this.vectorOps = backendOf(this.model).vectorOps?.() ?? null;
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
+    this.bufferInfo = this.model.namedBuffers().map(([name, b]) => ({ name, shape: b.shape }));
     this.optimizer = createOptimizer(config.optimizer, this.slots, {
       lr: config.lr,
       momentum: config.momentum,
@@ -135,6 +137,11 @@ export class Coordinator {
 
   get activeWorkers(): WorkerLink[] {
     return [...this.workers.values()].filter((w) => w.state === 'active');
+  }
+
+  /** The current buffers (BatchNorm running statistics), by name (copies). */
+  buffers(): Map<string, Float32Array> {
+    return new Map(this.model.namedBuffers().map(([name, b]) => [name, (b.dataSync() as Float32Array).slice()]));
   }
 
   /** The current parameters, by name (copies). */
@@ -218,6 +225,7 @@ export class Coordinator {
       heartbeatMs: this.config.heartbeatMs,
       version: this.cursor.version,
       params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)),
+      buffers: this.wireBuffers(),
     });
     this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
     this.onMembershipChange();
@@ -234,7 +242,7 @@ export class Coordinator {
     }
     let result;
     try {
-      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1);
+      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1, this.bufferInfo);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
@@ -350,8 +358,18 @@ export class Coordinator {
     }
   }
 
+  /** The model's buffers (BatchNorm running statistics) as host arrays, in buffer order. */
+  private bufferValues(): Float32Array[] {
+    return this.model.namedBuffers().map(([, b]) => b.dataSync() as Float32Array);
+  }
+
+  private wireBuffers(): ReturnType<typeof toWire>[] {
+    const values = this.bufferValues();
+    return values.map((v, i) => toWire(v, this.bufferInfo[i].shape));
+  }
+
   private broadcastParams(): void {
-    const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)) });
+    const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)), buffers: this.wireBuffers() });
     for (const w of this.activeWorkers) w.conn.sendFrame(frame);
   }
 
@@ -404,6 +422,7 @@ export class Coordinator {
           const contributions = round.contributions();
           const updateStart = performance.now();
           sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
+          if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions);
           if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
           this.optimizer.step();

@@ -30,7 +30,7 @@ export class Replica {
     this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
     this.version = welcome.version;
-    this.load(welcome.params, welcome.version);
+    this.load(welcome.params, welcome.version, welcome.buffers);
   }
 
   get parameterCount(): number {
@@ -38,7 +38,14 @@ export class Replica {
   }
 
   /** Overwrites the parameters in place from wire tensors (validated against the local shapes). */
-  load(tensors: readonly WireTensor[], version: number): void {
+  load(tensors: readonly WireTensor[], version: number, buffers: readonly WireTensor[] = []): void {
+    const own = this.model.namedBuffers();
+    if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
+    buffers.forEach((t, i) => {
+      const [name, b] = own[i];
+      if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
+      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
+    });
     if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
@@ -95,6 +102,7 @@ export class Replica {
         correct: result.correct,
         computeMs: performance.now() - started,
         grads,
+        buffers: this.model.namedBuffers().map(([, b]) => toWire(b.dataSync() as Float32Array, b.shape)),
       });
     });
     this.model.zeroGrad();

@@ -151,14 +151,14 @@ export class MeshWorker {
             case 'welcome':
               if (!this.replica || this.replica.specJson !== JSON.stringify(msg.model)) {
                 this.replica = new Replica(msg, this.config.dataDir, msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0));
-              } else this.replica.load(msg.params, msg.version);
+              } else this.replica.load(msg.params, msg.version, msg.buffers);
               joined = true;
               silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);
               armSilence();
               this.log.info('joined', { workerId: msg.workerId, runId: msg.runId, parameters: this.replica.parameterCount, version: msg.version });
               return;
             case 'params':
-              this.replica?.load(msg.params, msg.version);
+              this.replica?.load(msg.params, msg.version, msg.buffers);
               return;
             case 'assign': {
               if (!this.replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');

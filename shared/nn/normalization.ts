@@ -5,7 +5,9 @@
  * variance, and the running statistics move by `momentum` towards the batch mean and the
  * *unbiased* variance (n/(n−1) times the biased one), as torch does; in evaluation the running
  * statistics are used. In a distributed run each worker normalises with its own shard's statistics
- * (like DDP without SyncBatchNorm).
+ * (like DDP without SyncBatchNorm), and the coordinator averages the workers' running statistics
+ * every step, weighted by their samples, and sends them back with the parameters
+ * (docs/protocol.md, "Buffers").
  */
 
 import { add, div, mean, mul, noGrad, ones, reshape, sqrt, sub, zeros } from '../ops/index.js';

@@ -45,6 +45,8 @@ export const welcomeSchema = z.object({
   heartbeatMs: int.positive(),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
+  /** The model's buffers (BatchNorm running statistics), in the model's buffer order. */
+  buffers: z.array(wireTensorSchema).optional(),
 });
 
 export const assignSchema = z.object({
@@ -69,12 +71,15 @@ export const gradientsSchema = z.object({
   correct: nonNegInt,
   computeMs: z.number().nonnegative(),
   grads: z.array(wireTensorSchema),
+  /** The worker's buffers after its forward pass (averaged by the coordinator, weighted by samples). */
+  buffers: z.array(wireTensorSchema).optional(),
 });
 
 export const paramsSchema = z.object({
   type: z.literal('params'),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
+  buffers: z.array(wireTensorSchema).optional(),
 });
 
 export const heartbeatSchema = z.object({ type: z.literal('heartbeat'), time: z.number() });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { splitSizes } from '../../coordinator/sharding.js';
 import { StepRound } from '../../coordinator/step-round.js';
-import { sumInto } from '../../coordinator/aggregate.js';
+import { averageBuffers, sumInto } from '../../coordinator/aggregate.js';
 
 describe('splitSizes', () => {
   it('splits in proportion to weights and adds up exactly', () => {
@@ -47,5 +47,16 @@ describe('sumInto', () => {
       { samples: 1, computeMs: 1, grads: [new Float32Array([1.25, 1.5])] },
     ]);
     expect([...slots[0].grad!]).toEqual([2, 3]);
+  });
+});
+
+describe('averageBuffers', () => {
+  it('averages the workers\u2019 buffers weighted by their samples', () => {
+    const target = [new Float32Array([0, 0])];
+    averageBuffers(target, [
+      { samples: 3, computeMs: 1, grads: [], buffers: [new Float32Array([1, 10])] },
+      { samples: 1, computeMs: 1, grads: [], buffers: [new Float32Array([5, 2])] },
+    ]);
+    expect([...target[0]]).toEqual([2, 8]);
   });
 });

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { baseConfig, Cluster, relativeDifference } from '../helpers/cluster.js';
+import { parseModelSpec } from '../../shared/nn/spec.js';
+import { trainSingleProcess } from '../../shared/train/single-process.js';
+import { mlpTrainConfig } from '../helpers/train-config.js';
 
 const cluster = new Cluster();
 let dir = '';
@@ -111,5 +114,34 @@ describe('membership', () => {
     cluster.worker(remote.url, ['--no-local-data', '--data-dir', '/nonexistent']);
     await remote.run();
     expect(relativeDifference(remote.parameters(), expected)).toBe(0);
+  });
+});
+
+describe('buffers', () => {
+  it('BatchNorm running statistics are averaged across workers each step, like DDP buffers', async () => {
+    const spec = parseModelSpec({
+      name: 'bn-mlp',
+      input: [1, 28, 28],
+      layers: [{ type: 'flatten' }, { type: 'linear', out: 32 }, { type: 'batchnorm1d' }, { type: 'relu' }, { type: 'linear', out: 10 }],
+    });
+    const config = baseConfig({ model: spec, trainSamples: 1280, batchSize: 128, minWorkers: 2 });
+    const single = await trainSingleProcess(mlpTrainConfig({ model: spec, trainSamples: 1280 }), { step: () => {}, epoch: () => {} });
+    const coordinator = await cluster.coordinator(config);
+    cluster.worker(coordinator.url);
+    cluster.worker(coordinator.url);
+    await coordinator.run();
+    const state = coordinator.buffers();
+    const expected = single.model.stateDict();
+    expect(state.get('2.num_batches_tracked')![0]).toBe(10);
+    // Each worker normalises with its own shard's statistics (DDP without SyncBatchNorm), so the
+    // run is not bit-equal to one process; its running statistics still track the single-process
+    // ones. (Without the averaging they would stay at their initial 0 / 1 on the coordinator.)
+    const mean = state.get('2.running_mean')!;
+    const refMean = expected.get('2.running_mean')!.dataSync();
+    mean.forEach((v, i) => expect(Math.abs(v - refMean[i])).toBeLessThan(0.1 + 0.1 * Math.abs(refMean[i])));
+    expect(mean.some((v) => v !== 0)).toBe(true);
+    const variance = state.get('2.running_var')!;
+    const refVar = expected.get('2.running_var')!.dataSync();
+    variance.forEach((v, i) => expect(Math.abs(v - refVar[i]) / refVar[i]).toBeLessThan(0.2));
   });
 });
