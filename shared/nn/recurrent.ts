@@ -41,6 +41,8 @@ function checkPositiveInt(owner: string, name: string, v: number): void {
 export interface EmbeddingOptions {
   /** Storage type of the weight (default float32). */
   readonly dtype?: DType;
+  /** Standard deviation of the N(0, std²) init: default 1 as torch.nn.Embedding; GPT-2 uses 0.02. */
+  readonly std?: number;
 }
 
 /**
@@ -55,7 +57,9 @@ export class Embedding extends Module {
     super();
     checkPositiveInt('Embedding', 'numEmbeddings', numEmbeddings);
     checkPositiveInt('Embedding', 'embeddingDim', embeddingDim);
-    this.weight = this.registerParameter('weight', withDType(normalTensor([numEmbeddings, embeddingDim], 1, rng), options.dtype ?? 'float32'));
+    const std = options.std ?? 1;
+    if (!(std >= 0 && Number.isFinite(std))) throw new RangeError(`Embedding: std must be a finite number >= 0, got ${std}`);
+    this.weight = this.registerParameter('weight', withDType(normalTensor([numEmbeddings, embeddingDim], std, rng), options.dtype ?? 'float32'));
   }
 
   /** Vectors of `indices` laid out as `shape`: the result is [...shape, embeddingDim]. */

@@ -23,9 +23,9 @@ export const layerSpecSchema = z.discriminatedUnion('type', [
   /** `out` defaults to the dataset's number of classes (the vocabulary, for language models). */
   z.object({ type: z.literal('linear'), out: positiveInt.optional(), bias: z.boolean().optional(), init: z.enum(['default', 'kaiming', 'xavier']).optional() }).strict(),
   /** Token ids [T] → vectors [T, dim]; `num` defaults to the dataset's vocabulary size. */
-  z.object({ type: z.literal('embedding'), dim: positiveInt, num: positiveInt.optional() }).strict(),
+  z.object({ type: z.literal('embedding'), dim: positiveInt, num: positiveInt.optional(), std: z.number().nonnegative().optional() }).strict(),
   z.object({ type: z.enum(['rnn', 'lstm', 'gru']), hidden: positiveInt, layers: positiveInt.optional() }).strict(),
-  z.object({ type: z.literal('positional'), kind: z.enum(['learned', 'sinusoidal']) }).strict(),
+  z.object({ type: z.literal('positional'), kind: z.enum(['learned', 'sinusoidal']), std: z.number().nonnegative().optional() }).strict(),
   z.object({ type: z.literal('layernorm'), eps: z.number().positive().optional() }).strict(),
   z
     .object({ type: z.literal('transformer'), heads: positiveInt, mlpRatio: positiveInt.optional(), dropout: z.number().min(0).lt(1).optional(), causal: z.boolean().optional() })
@@ -117,7 +117,7 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
       const num = spec.num ?? context.numClasses;
       if (num === undefined) throw new ModelSpecError(`${where} (embedding) has no 'num' and the dataset gives no vocabulary size`);
       context.sequence = true;
-      return { module: new Embedding(num, spec.dim, rng), output: [input[0], spec.dim] };
+      return { module: new Embedding(num, spec.dim, rng, { std: spec.std }), output: [input[0], spec.dim] };
     }
     case 'rnn':
     case 'lstm':
@@ -128,7 +128,7 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
     }
     case 'positional': {
       if (input.length !== 2) throw new ModelSpecError(`${where} (positional) needs a sequence [time, features], got ${formatShape(input)}`);
-      const module = spec.kind === 'learned' ? new PositionalEmbedding(input[0], input[1], rng) : new SinusoidalPositions(input[0], input[1]);
+      const module = spec.kind === 'learned' ? new PositionalEmbedding(input[0], input[1], rng, { std: spec.std }) : new SinusoidalPositions(input[0], input[1]);
       return { module, output: [...input] };
     }
     case 'layernorm':

@@ -97,4 +97,17 @@ describe('model specs', () => {
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
   });
+  it('initialises embeddings and learned positions with the std the spec gives', () => {
+    const stdOf = (v: Float32Array | Float64Array): number => Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
+    const spec = (std?: number) =>
+      parseModelSpec({ name: 'e', input: [16], layers: [{ type: 'embedding', dim: 64, num: 50, ...(std === undefined ? {} : { std }) }, { type: 'positional', kind: 'learned', std: 0.5 }] });
+    const named = (std?: number) => new Map(buildModel(spec(std), new Rng(2)).model.namedParameters());
+    // 3,200 and 1,024 draws: the sample std is within ~2.5% and ~4.4% (two standard errors).
+    expect(stdOf(named().get('0.weight')!.dataSync()) / 1).toBeCloseTo(1, 1); // torch.nn.Embedding's N(0, 1)
+    expect(Math.abs(stdOf(named(0.02).get('0.weight')!.dataSync()) / 0.02 - 1)).toBeLessThan(0.05);
+    expect(Math.abs(stdOf(named(0.02).get('1.weight')!.dataSync()) / 0.5 - 1)).toBeLessThan(0.08);
+    expect(() => parseModelSpec({ name: 'e', input: [16], layers: [{ type: 'embedding', dim: 8, std: -1 }] })).toThrow(/layers\.0\.std/);
+    // gpt-tiny starts its token embeddings at GPT-2's 0.02 (see presets.ts for why).
+    expect(PRESETS['gpt-tiny'].layers[0]).toMatchObject({ type: 'embedding', std: 0.02 });
+  });
 });
