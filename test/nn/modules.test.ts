@@ -98,7 +98,11 @@ describe('model specs', () => {
     expect(a).not.toEqual(c);
   });
   it('initialises embeddings and learned positions with the std the spec gives', () => {
-    const stdOf = (v: Float32Array | Float64Array): number => Math.sqrt(v.reduce((s, x) => s + x * x, 0) / v.length);
+    const stdOf = (v: Float32Array | Float64Array): number => {
+      let sq = 0;
+      for (const x of v) sq += x * x;
+      return Math.sqrt(sq / v.length);
+    };
     const spec = (std?: number) =>
       parseModelSpec({ name: 'e', input: [16], layers: [{ type: 'embedding', dim: 64, num: 50, ...(std === undefined ? {} : { std }) }, { type: 'positional', kind: 'learned', std: 0.5 }] });
     const named = (std?: number) => new Map(buildModel(spec(std), new Rng(2)).model.namedParameters());
