@@ -194,7 +194,7 @@ const OUTPUT_TAIL = 4000;
 function spawnWorker(bin: string, url: string, token: string, name: string): WorkerProcess {
   // Like `meshgrad local`: the workers share the cores (threads = cores / workers).
   const threads = String(Math.max(1, Math.floor(availableParallelism() / 2)));
-  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', 'warn', '--backoff-max', '2', '--threads', threads], {
+  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', 'warn', '--backoff-max', '2', '--threads', threads, '--metrics-port', '0'], {
     env: { ...process.env, MESHGRAD_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

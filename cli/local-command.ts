@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { addCoordinatorOptions, coordinatorConfigFrom, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
+import { metricsEndpoint } from './metrics-options.js';
+import { resolveToken } from './token.js';
 import { packageRoot } from '../shared/util/paths.js';
 import { positiveInt } from './flags.js';
 import { configureBackend } from './backend-options.js';
@@ -23,9 +25,10 @@ interface LocalFlags extends CoordinatorFlags {
 
 function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output, extra: readonly string[]): ChildProcess {
   const bin = join(packageRoot(), 'bin', 'meshgrad.js');
-  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2', ...extra], {
+  // Each worker serves its metrics on a free port of its own (and logs which).
+  const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2', '--metrics-port', '0', ...extra], {
     // The token travels in the environment, not argv, so `ps` does not show it.
-    env: { ...process.env, MESHGRAD_TOKEN: token },
+    env: { ...process.env, MESHGRAD_TOKEN: token, MESHGRAD_TOKEN_FILE: undefined },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   for (const stream of [child.stdout, child.stderr]) {
@@ -59,12 +62,12 @@ export function localCommand(out: Output, interactive: boolean): Command {
   addCoordinatorOptions(cmd);
   cmd
     .addOption(new Option('--workers <n>', 'worker processes to start').argParser(positiveInt).default(2).env('MESHGRAD_WORKERS'))
-    .addOption(new Option('--worker-log-level <level>', 'log level of the workers').choices(['debug', 'info', 'warn', 'error']).default('warn'));
+    .addOption(new Option('--worker-log-level <level>', 'log level of the workers').choices(['debug', 'info', 'warn', 'error']).default('info'));
   // Locally the coordinator listens on loopback, on any free port, with a fresh random token.
   cmd.setOptionValueWithSource('host', '127.0.0.1', 'default');
   cmd.setOptionValueWithSource('port', 0, 'default');
   cmd.action(async (flags: LocalFlags) => {
-    const token = flags.token ?? randomBytes(24).toString('base64url');
+    const token = resolveToken(flags) ?? randomBytes(24).toString('base64url');
     const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
     const config = coordinatorConfigFrom(flags, { token, minWorkers });
     const children: ChildProcess[] = [];
@@ -75,7 +78,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const active = await configureBackend(flags);
     out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}`);
     try {
-      const summary = await runCoordinator(config, out, interactive, flags.logLevel, (c) => {
+      const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags), (c) => {
         out.write(`coordinator listening on ${c.url}`);
         for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
       });

@@ -2,18 +2,21 @@
 
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { Registry } from 'prom-client';
 import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
+import { addMetricsOptions, COORDINATOR_METRICS_PORT, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
+import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type CoordinatorSummary } from './coordinator.js';
+import { createCoordinatorMetrics } from './metrics.js';
 
-export interface CoordinatorFlags extends TrainFlags {
+export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   host: string;
   port: number;
-  token?: string;
   minWorkers: number;
   stepTimeout: number;
   heartbeat: number;
@@ -28,10 +31,11 @@ export interface CoordinatorFlags extends TrainFlags {
 const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
 
 export function addCoordinatorOptions(cmd: Command): Command {
-  return addBackendOptions(addTrainingOptions(cmd))
+  return addMetricsOptions(addBackendOptions(addTrainingOptions(cmd)), COORDINATOR_METRICS_PORT, '/metrics, /healthz and /readyz')
     .addOption(env(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'), 'HOST'))
     .addOption(env(new Option('--port <n>', 'port to listen on (0: any free port)').argParser(nonNegativeInt).default(7070), 'PORT'))
-    .addOption(env(new Option('--token <secret>', 'shared token workers must present (required)'), 'TOKEN'))
+    .addOption(env(new Option('--token <secret>', 'shared token workers must present (required: this or --token-file)'), 'TOKEN'))
+    .addOption(tokenFileOption())
     .addOption(env(new Option('--min-workers <n>', 'workers needed before training starts or continues').argParser(positiveInt).default(1), 'MIN_WORKERS'))
     .addOption(env(new Option('--step-timeout <seconds>', 'drop a worker that has not returned its shard after this long').argParser(positiveFloat).default(30), 'STEP_TIMEOUT'))
     .addOption(env(new Option('--heartbeat <seconds>', 'heartbeat interval').argParser(positiveFloat).default(5), 'HEARTBEAT'))
@@ -44,8 +48,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
 }
 
 export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
-  const token = overrides.token !== undefined ? overrides.token : flags.token;
-  if (!token) throw new Error('a token is required: pass --token or set MESHGRAD_TOKEN');
+  const token = overrides.token !== undefined ? overrides.token : resolveToken(flags);
+  if (!token) throw new Error('a token is required: pass --token or --token-file (or set MESHGRAD_TOKEN or MESHGRAD_TOKEN_FILE)');
   if (flags.resume && !flags.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
   return {
     ...trainConfigFrom(flags),
@@ -64,16 +68,33 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
   };
 }
 
-/** Runs a coordinator until the run ends or SIGINT/SIGTERM stops it; returns its summary. */
+/**
+ * Runs a coordinator until the run ends or SIGINT/SIGTERM stops it; returns its summary. The
+ * metrics endpoint (unless `metrics` is null) is bound first, so a busy port fails before anything
+ * else starts; /readyz turns 200 once the coordinator accepts workers.
+ */
 export async function runCoordinator(
   config: CoordinatorConfig,
   out: Output,
   interactive: boolean,
   logLevel: LogLevel,
+  metrics: MetricsEndpoint | null,
   onListening?: (c: Coordinator) => void | Promise<void>,
 ): Promise<CoordinatorSummary> {
   const log = createCliLogger({ role: 'coordinator', level: logLevel, json: !interactive });
-  const coordinator = await Coordinator.start(config, createReporter(out, interactive), log);
+  const registry = new Registry();
+  let coordinator: Coordinator | null = null;
+  const server = await serveMetrics(metrics, registry, log, () => coordinator?.accepting ?? false);
+  try {
+    coordinator = await Coordinator.start(config, createReporter(out, interactive), log, createCoordinatorMetrics(registry));
+  } catch (err) {
+    await server?.close();
+    throw err;
+  }
+  return await runStarted(coordinator, onListening).finally(() => server?.close());
+}
+
+async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinator) => void | Promise<void>): Promise<CoordinatorSummary> {
   let signals = 0;
   // The first signal stops at the next step boundary (with a checkpoint); a second one forces out.
   const stop = (): void => {
@@ -109,7 +130,7 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
   cmd.action(async (flags: CoordinatorFlags) => {
     const config = coordinatorConfigFrom(flags);
     const active = await configureBackend(flags);
-    const summary = await runCoordinator(config, out, interactive, flags.logLevel).finally(() => active.close());
+    const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags)).finally(() => active.close());
     await reportSummary(out, summary, config.save, flags.summaryJson);
   });
   return cmd;

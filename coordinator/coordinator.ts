@@ -7,15 +7,16 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
-import { firstSamples, type Dataset } from '../shared/data/dataset.js';
+import { firstSamples, trainValSplit, SubsetDataset, type Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength } from '../shared/nn/spec.js';
 import type { CharVocabulary } from '../shared/data/text.js';
-import { clipGradNorm } from '../shared/optim/clip.js';
+import { clipGradNorm, gradNorm } from '../shared/optim/clip.js';
 import { createOptimizer, createSchedule } from '../shared/optim/factory.js';
 import type { LrSchedule } from '../shared/optim/schedule.js';
 import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
@@ -23,7 +24,8 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
-import { backendOf, evaluate, type EvalResult } from '../shared/train/classify.js';
+import { backendOf, evaluateYielding, type EvalResult } from '../shared/train/classify.js';
+import { EarlyStopping } from '../shared/train/early-stopping.js';
 import type { VectorOps } from '../shared/optim/vector-ops.js';
 import { checkpointParams, paramSlots } from '../shared/train/params.js';
 import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
@@ -32,6 +34,7 @@ import type { Logger } from '../shared/util/log.js';
 import { Rng } from '../shared/util/random.js';
 import { averageBuffers, sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
+import { createCoordinatorMetrics, type CoordinatorMetrics, type WorkerFailureKind } from './metrics.js';
 import { decodeContribution, type ParamInfo } from './contribution.js';
 import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
@@ -61,7 +64,13 @@ export class Coordinator {
   private readonly optimizer: Optimizer;
   private readonly schedule: LrSchedule;
   private readonly sampler: BatchSampler;
+  /** The training split (after --train-samples): workers' sample indices refer to it. */
+  private readonly pool: Dataset;
+  /** What the run trains on: `pool`, less the validation samples when --val-fraction holds some out. */
   private readonly train: Dataset;
+  /** train's sample i is pool's sample trainIndex[i] (null: the same index). */
+  private readonly trainIndex: Int32Array | null;
+  private readonly val: Dataset | null;
   private readonly test: Dataset;
   private readonly plannedSteps: number;
   private readonly workers = new Map<number, WorkerLink>();
@@ -81,16 +90,38 @@ export class Coordinator {
   private readonly gradPool: Float32Array[][] = [];
   /** Per-epoch use count of every training sample, when auditing. */
   readonly sampleUsage = new Map<number, Uint16Array>();
+  /** When the current round's first and last contributions were accepted (straggler wait). */
+  private acceptedAt: { first: number; last: number } | null = null;
+  /** Early stopping on the validation loss (its memory is not checkpointed: a resumed run starts it afresh). */
+  private readonly stopper: EarlyStopping | null;
+  private finished = false;
+  private closed = false;
 
   private constructor(
     private readonly config: CoordinatorConfig,
     private readonly reporter: TrainReporter,
     private readonly log: Logger,
+    readonly metrics: CoordinatorMetrics,
   ) {
     this.runId = randomUUID();
     const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
     this.vocabulary = data.vocabulary ?? null;
-    this.train = firstSamples(data.train, config.trainSamples);
+    this.pool = firstSamples(data.train, config.trainSamples);
+    const valFraction = config.valFraction ?? 0;
+    if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
+    // As in single-process training: a seeded fraction of the training split, else the dataset's own.
+    if (valFraction > 0) {
+      const split = trainValSplit(this.pool, valFraction, config.seed);
+      this.train = split.train;
+      this.val = split.val;
+      const subset = split.train as SubsetDataset;
+      this.trainIndex = Int32Array.from({ length: subset.size }, (_, i) => subset.baseIndex(i));
+    } else {
+      this.train = this.pool;
+      this.val = data.val ?? null;
+      this.trainIndex = null;
+    }
+    this.stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
     this.test = data.test;
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed), { numClasses: this.train.numClasses }).model;
@@ -108,19 +139,23 @@ export class Coordinator {
     this.sampler = new BatchSampler({ size: this.train.size, batchSize: config.batchSize, seed: config.seed });
     this.plannedSteps = Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
     this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
+    metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer });
+    metrics.learningRate.set(config.lr);
+    metrics.setWorkerCounts(() => ({ active: this.activeWorkers.length, joining: Math.max(0, (this.transport?.connectionCount ?? 0) - this.workers.size) }));
   }
 
-  /** Builds the run and starts listening; training starts with `run()`. */
-  static async start(config: CoordinatorConfig, reporter: TrainReporter, log: Logger): Promise<Coordinator> {
-    const c = new Coordinator(config, reporter, log);
+  /** Builds the run and starts listening; training starts with `run()`. Metrics go to `metrics` (a fresh registry by default). */
+  static async start(config: CoordinatorConfig, reporter: TrainReporter, log: Logger, metrics: CoordinatorMetrics = createCoordinatorMetrics()): Promise<Coordinator> {
+    const c = new Coordinator(config, reporter, log, metrics);
     if (config.resume) await c.resume();
     const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
     c.transport = await Transport.listen(
       // A gradients frame is one float32 per parameter plus a little framing; allow 2x and 1 MiB.
-      { host: config.host, port: config.port, token: config.token, maxPayload: 2 * paramBytes + (1 << 20), logger: log },
+      { host: config.host, port: config.port, token: config.token, maxPayload: 2 * paramBytes + (1 << 20), logger: log, wire: metrics.common.wire },
       {
         message: (conn, msg) => c.onMessage(conn, msg),
         closed: (conn, code, reason) => c.onClosed(conn, code, reason),
+        refused: (reason) => metrics.refused(reason),
       },
     );
     log.info('coordinator listening', { url: c.transport.url, runId: c.runId, parameters: c.model.parameterCount(), minWorkers: config.minWorkers });
@@ -133,6 +168,11 @@ export class Coordinator {
 
   get port(): number {
     return this.transport.port;
+  }
+
+  /** Listening and accepting workers: not stopping, finished or closed (/readyz). */
+  get accepting(): boolean {
+    return this.transport !== undefined && !this.stopRequested && !this.finished && !this.closed;
   }
 
   get activeWorkers(): WorkerLink[] {
@@ -179,15 +219,20 @@ export class Coordinator {
       case 'join':
         return this.onJoin(conn, msg);
       case 'gradients':
-        if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
-        return this.onGradients(link, msg);
+        try {
+          if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
+          return this.onGradients(link, msg);
+        } catch (err) {
+          if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
+          throw err;
+        }
       case 'heartbeat':
         return;
       case 'error':
         this.log.warn('worker reported an error', { worker: link?.label ?? conn.id, code: msg.code, message: msg.message });
         return;
       case 'leave':
-        if (link) this.drop(link, `left (${msg.reason})`, 1000);
+        if (link) this.drop(link, `left (${msg.reason})`, 1000, 'leave');
         else conn.close(1000, 'bye');
         return;
       default:
@@ -198,12 +243,14 @@ export class Coordinator {
   private onJoin(conn: Connection, msg: JoinMessage): void {
     if (this.workers.has(conn.id)) throw new ProtocolError('UNEXPECTED', 'already joined');
     if (msg.protocol !== PROTOCOL_VERSION) {
+      this.metrics.refused('protocol_version');
       conn.sendError('VERSION_MISMATCH', `protocol version ${msg.protocol} is not supported; the coordinator speaks version ${PROTOCOL_VERSION}`);
       conn.send({ type: 'leave', reason: 'refused', message: `protocol version ${msg.protocol} != ${PROTOCOL_VERSION}` });
       conn.close(CLOSE_CODES.refused, 'protocol version mismatch');
       return;
     }
     if (this.stopRequested) {
+      this.metrics.refused('shutting_down');
       conn.send({ type: 'leave', reason: 'shutdown', message: 'the coordinator is stopping' });
       conn.close(CLOSE_CODES.shutdown, 'shutting down');
       return;
@@ -212,6 +259,7 @@ export class Coordinator {
     const link = new WorkerLink(conn, msg.name ?? '', wantsSamples, msg.capabilities.threads);
     this.workers.set(conn.id, link);
     this.workersJoined++;
+    this.metrics.membership('join');
     conn.send({
       type: 'welcome',
       workerId: `w${conn.id}`,
@@ -247,15 +295,20 @@ export class Coordinator {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
       link.consecutiveRejects++;
+      this.metrics.gradient('rejected', err.code);
       this.log.warn('rejected a contribution', { worker: link.label, code: err.code, reason: err.message, step: msg.step });
       link.conn.sendError(err.code, err.message, msg.step);
       round.release(link.id, shard.id);
-      if (link.consecutiveRejects >= MAX_CONSECUTIVE_REJECTS) this.drop(link, `${link.consecutiveRejects} rejected contributions in a row`, CLOSE_CODES.misbehaving);
+      if (link.consecutiveRejects >= MAX_CONSECUTIVE_REJECTS) this.drop(link, `${link.consecutiveRejects} rejected contributions in a row`, CLOSE_CODES.misbehaving, 'rejected');
       else this.dispatch();
       return;
     }
     link.consecutiveRejects = 0;
     link.stepsDone++;
+    this.metrics.gradient('accepted', 'none');
+    const now = performance.now();
+    if (this.acceptedAt) this.acceptedAt.last = now;
+    else this.acceptedAt = { first: now, last: now };
     link.recordThroughput(msg.samples, msg.computeMs);
     shard.status = 'done';
     shard.result = result;
@@ -264,13 +317,15 @@ export class Coordinator {
 
   private onClosed(conn: Connection, code: number, reason: string): void {
     const link = this.workers.get(conn.id);
-    if (link && link.state === 'active') this.drop(link, `disconnected (${code}${reason ? ` ${reason}` : ''})`, null);
+    if (link && link.state === 'active') this.drop(link, `disconnected (${code}${reason ? ` ${reason}` : ''})`, null, 'disconnect');
   }
 
   /** Removes a worker from the run; its unfinished shards are redone by the others. */
-  private drop(link: WorkerLink, why: string, closeCode: number | null): void {
+  private drop(link: WorkerLink, why: string, closeCode: number | null, kind: 'leave' | WorkerFailureKind): void {
     if (link.state === 'dropped') return;
     link.state = 'dropped';
+    this.metrics.membership(kind === 'leave' ? 'leave' : 'drop');
+    if (kind !== 'leave') this.metrics.workerFailure(kind);
     this.workers.delete(link.id);
     const released = this.round?.release(link.id) ?? 0;
     this.log.warn('worker dropped', { worker: link.label, reason: why, redoneShards: released, active: this.activeWorkers.length });
@@ -309,7 +364,7 @@ export class Coordinator {
       indices: toWire(shard.indices, [shard.indices.length]),
     };
     if (link.wantsSamples) {
-      const batch = this.train.batch(shard.indices, this.sampleBuffers);
+      const batch = this.pool.batch(shard.indices, this.sampleBuffers);
       msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, [batch.size]) };
     }
     link.conn.send(msg);
@@ -320,7 +375,7 @@ export class Coordinator {
     if (!round) return;
     for (const shard of round.overdue(Date.now(), this.config.stepTimeoutMs)) {
       const link = this.workers.get(shard.workerId!);
-      if (link) this.drop(link, `missed the step deadline (${this.config.stepTimeoutMs} ms) on step ${round.step}`, CLOSE_CODES.deadline);
+      if (link) this.drop(link, `missed the step deadline (${this.config.stepTimeoutMs} ms) on step ${round.step}`, CLOSE_CODES.deadline, 'timeout');
     }
   }
 
@@ -342,6 +397,7 @@ export class Coordinator {
   private async runRound(round: StepRound): Promise<boolean> {
     this.round = round;
     this.roundDone = deferred();
+    this.acceptedAt = null;
     try {
       for (;;) {
         if (!(await this.awaitWorkers())) return false;
@@ -370,12 +426,12 @@ export class Coordinator {
 
   private broadcastParams(): void {
     const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)), buffers: this.wireBuffers() });
-    for (const w of this.activeWorkers) w.conn.sendFrame(frame);
+    for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
   }
 
   private audit(epoch: number, indices: Int32Array): void {
     let counts = this.sampleUsage.get(epoch);
-    if (!counts) this.sampleUsage.set(epoch, (counts = new Uint16Array(this.train.size)));
+    if (!counts) this.sampleUsage.set(epoch, (counts = new Uint16Array(this.pool.size)));
     for (const i of indices) counts[i]++;
   }
 
@@ -383,6 +439,11 @@ export class Coordinator {
     if (!this.config.checkpointDir) return null;
     const started = performance.now();
     const path = await saveRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.cursor, { runId: this.runId, ...this.identity() });
+    const m = this.metrics;
+    m.checkpointDuration.observe((performance.now() - started) / 1000);
+    m.checkpointSize.set((await stat(path)).size);
+    m.checkpointLastTimestamp.set(Date.now() / 1000);
+    m.checkpoints.inc();
     this.log.info('checkpoint written', { path, step: this.cursor.step, ms: Math.round(performance.now() - started) });
     return path;
   }
@@ -400,6 +461,7 @@ export class Coordinator {
     try {
       outer: for (let epoch = this.cursor.epoch; epoch < this.config.epochs && this.cursor.step < this.plannedSteps; epoch++) {
         const epochStart = performance.now();
+        this.metrics.epoch.set(epoch + 1);
         const order = this.sampler.shuffle ? epochPermutation(this.train.size, this.config.seed, epoch) : null;
         const ranges = this.sampler.numBatches;
         let windowStart = performance.now();
@@ -412,7 +474,8 @@ export class Coordinator {
           }
           const start = b * this.config.batchSize;
           const end = Math.min(start + this.config.batchSize, this.train.size);
-          const indices = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
+          const positions = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
+          const indices = this.trainIndex ? positions.map((i) => this.trainIndex![i]) : positions;
           const round = new StepRound(this.cursor.step, this.cursor.version, indices);
           const stepStart = performance.now();
           if (!(await this.runRound(round))) {
@@ -423,7 +486,8 @@ export class Coordinator {
           const updateStart = performance.now();
           sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
           if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions);
-          if (this.config.clipNorm !== undefined) clipGradNorm(this.slots, this.config.clipNorm);
+          // The norm before clipping, for the metrics (clipping computes it anyway).
+          const norm = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : gradNorm(this.slots);
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
           this.optimizer.step();
           const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
@@ -446,6 +510,7 @@ export class Coordinator {
           windowSamples += indices.length;
           const now = performance.now();
           const timing = { stepMs: now - stepStart, slowestComputeMs: Math.max(...contributions.map((x) => x.computeMs)), updateMs };
+          this.recordStep(round, { seconds: timing.stepMs / 1000, samples: indices.length, loss, accuracy: correct / (indices.length * (this.train.labelsPerSample ?? 1)), norm });
           this.reporter.step({
             epoch,
             step: this.cursor.step,
@@ -464,9 +529,18 @@ export class Coordinator {
         }
         const c = this.cursor;
         lastTrainLoss = c.epochLossSum / c.epochSeen;
-        test = evaluate(this.model, this.test);
-        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+        const valResult = this.val ? await this.evaluateSplit('validation', this.val) : undefined;
+        test = await this.evaluateSplit('test', this.test);
+        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
+        if (this.stopper && valResult && this.stopper.observe(valResult.loss, this.slots, epoch)) {
+          this.log.info('early stopping', { epoch: epoch + 1, bestEpoch: this.stopper.bestEpochIndex + 1, bestValidationLoss: this.stopper.bestLoss });
+          break;
+        }
+      }
+      if (!interrupted && this.stopper?.restoreBest(this.slots)) {
+        // The run ends with the parameters of its best validation epoch; the test figures follow them.
+        test = await this.evaluateSplit('test', this.test);
       }
     } finally {
       if (this.deadlineTimer) clearInterval(this.deadlineTimer);
@@ -480,6 +554,7 @@ export class Coordinator {
       });
     }
     const reason = interrupted ? 'shutdown' : 'finished';
+    this.finished = true;
     const remaining = this.activeWorkers;
     for (const w of remaining) {
       w.state = 'dropped'; // no longer part of a run; their disconnects are expected
@@ -500,8 +575,31 @@ export class Coordinator {
     };
   }
 
+  /** Scores a split between steps, yielding to the event loop so workers' heartbeats and scrapes are answered. */
+  private async evaluateSplit(split: 'validation' | 'test', dataset: Dataset): Promise<EvalResult> {
+    const r = await evaluateYielding(this.model, dataset);
+    this.metrics.loss.set({ split }, r.loss);
+    this.metrics.accuracy.set({ split }, r.accuracy);
+    return r;
+  }
+
+  private recordStep(round: StepRound, s: { seconds: number; samples: number; loss: number; accuracy: number; norm: number }): void {
+    const m = this.metrics;
+    m.steps.inc();
+    m.samples.inc(s.samples);
+    m.globalStep.set(this.cursor.step);
+    m.stepDuration.observe(s.seconds);
+    m.stragglerWait.observe(this.acceptedAt ? (this.acceptedAt.last - this.acceptedAt.first) / 1000 : 0);
+    m.worldSize.set(new Set(round.shards.filter((x) => x.status === 'done').map((x) => x.workerId)).size);
+    m.loss.set({ split: 'train' }, s.loss);
+    m.accuracy.set({ split: 'train' }, s.accuracy);
+    m.learningRate.set(this.optimizer.lr);
+    m.gradientNorm.set(s.norm);
+  }
+
   /** Closes the server and every connection; safe to call twice. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.deadlineTimer) clearInterval(this.deadlineTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.transport?.close();

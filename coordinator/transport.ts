@@ -3,7 +3,7 @@
  * token, constant-time compare; 401 and no WebSocket otherwise) before `ws` takes them, with a
  * frame size limit enforced by `ws` itself (maxPayload). Every inbound frame is decoded and
  * validated here; a bad one is answered with an `error` message carrying a stable code and never
- * reaches the training loop.
+ * reaches the training loop. Every frame in and out is reported to a WireObserver (metrics).
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,15 +13,16 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { authorize } from '../shared/protocol/auth.js';
 import { decodeMessage, encodeMessage, frameBytes } from '../shared/protocol/codec.js';
 import { ProtocolError, type ErrorCode } from '../shared/protocol/errors.js';
-import type { Message } from '../shared/protocol/messages.js';
+import type { Message, MessageType } from '../shared/protocol/messages.js';
 import type { Logger } from '../shared/util/log.js';
+import { nullWireObserver, type WireObserver } from '../shared/metrics/common.js';
 
 export interface Connection {
   readonly id: number;
   readonly remote: string;
   send(message: Message): void;
-  /** Sends an already encoded frame (to encode a broadcast once). */
-  sendFrame(frame: Buffer): void;
+  /** Sends an already encoded frame (to encode a broadcast once) of a message of `type`. */
+  sendFrame(frame: Buffer, type: MessageType): void;
   sendError(code: ErrorCode, message: string, step?: number): void;
   close(code: number, reason: string): void;
   readonly open: boolean;
@@ -34,6 +35,8 @@ export interface TransportHandlers {
   rejected?(conn: Connection, error: ProtocolError): void;
   /** Plain HTTP requests (health, metrics); return false to answer 404. */
   http?(req: IncomingMessage, res: ServerResponse): boolean;
+  /** An upgrade refused before any WebSocket existed. */
+  refused?(reason: 'bad_token' | 'shutting_down'): void;
 }
 
 export interface TransportOptions {
@@ -42,18 +45,22 @@ export interface TransportOptions {
   readonly token: string | null;
   readonly maxPayload: number;
   readonly logger: Logger;
+  /** Told of every frame sent and received, and of frames that fail to decode. */
+  readonly wire?: WireObserver;
 }
 
 class WsConnection implements Connection {
-  constructor(readonly id: number, readonly remote: string, private readonly ws: WebSocket) {}
+  constructor(readonly id: number, readonly remote: string, private readonly ws: WebSocket, private readonly wire: WireObserver) {}
   get open(): boolean {
     return this.ws.readyState === this.ws.OPEN;
   }
   send(message: Message): void {
-    this.sendFrame(encodeMessage(message));
+    if (this.open) this.sendFrame(encodeMessage(message), message.type);
   }
-  sendFrame(frame: Buffer): void {
-    if (this.open) this.ws.send(frame, { binary: true });
+  sendFrame(frame: Buffer, type: MessageType): void {
+    if (!this.open) return;
+    this.ws.send(frame, { binary: true });
+    this.wire.sent(type, frame.byteLength);
   }
   sendError(code: ErrorCode, message: string, step?: number): void {
     this.send(step === undefined ? { type: 'error', code, message } : { type: 'error', code, message, step });
@@ -99,6 +106,11 @@ export class Transport {
     return (this.server.address() as AddressInfo).port;
   }
 
+  /** Open WebSocket connections, joined or not. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   get url(): string {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     return `ws://${host}:${this.port}`;
@@ -106,11 +118,13 @@ export class Transport {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.closed) {
+      this.handlers.refused?.('shutting_down');
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
     if (!authorize(req, this.options.token)) {
       this.options.logger.warn('connection refused: bad or missing token', { remote: req.socket.remoteAddress });
+      this.handlers.refused?.('bad_token');
       const body = 'bad or missing token\n';
       socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
       return;
@@ -119,7 +133,8 @@ export class Transport {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new WsConnection(this.nextId++, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, ws);
+    const wire = this.options.wire ?? nullWireObserver;
+    const conn = new WsConnection(this.nextId++, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, ws, wire);
     this.connections.add(conn);
     ws.on('message', (data, isBinary) => {
       const frame = frameBytes(data);
@@ -129,11 +144,14 @@ export class Transport {
         message = decodeMessage(frame);
       } catch (err) {
         const pe = err instanceof ProtocolError ? err : new ProtocolError('UNDECODABLE', String(err));
+        wire.received('invalid', frame.byteLength);
+        wire.decodeError(pe.code);
         this.options.logger.warn('rejected a frame', { connection: conn.id, code: pe.code, reason: pe.message });
         conn.sendError(pe.code, pe.message);
         this.handlers.rejected?.(conn, pe);
         return;
       }
+      wire.received(message.type, frame.byteLength);
       try {
         this.handlers.message(conn, message, frame.byteLength);
       } catch (err) {

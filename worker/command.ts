@@ -1,14 +1,18 @@
 /** `meshgrad worker`: join a coordinator and compute gradients for it until the run ends. */
 
 import { Command, Option } from 'commander';
+import { Registry } from 'prom-client';
 import { positiveFloat, positiveInt } from '../cli/flags.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
+import { addMetricsOptions, metricsEndpoint, serveMetrics, WORKER_METRICS_PORT, type MetricsFlags } from '../cli/metrics-options.js';
+import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
+import { createWorkerMetrics } from './metrics.js';
 import { MeshWorker, type WorkerConfig } from './worker.js';
+import type { Logger } from '../shared/util/log.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from '../cli/backend-options.js';
 
-interface WorkerFlags extends BackendFlags {
+interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   connect: string;
-  token?: string;
   name?: string;
   dataDir?: string;
   localData: boolean;
@@ -36,6 +40,7 @@ export function workerCommand(interactive: boolean): Command {
     .description('join a coordinator and compute gradients on assigned shards')
     .addOption(env(new Option('--connect <url>', 'coordinator URL, e.g. ws://127.0.0.1:7070').makeOptionMandatory(), 'CONNECT'))
     .addOption(env(new Option('--token <secret>', 'the shared token the coordinator expects'), 'TOKEN'))
+    .addOption(tokenFileOption())
     .addOption(env(new Option('--name <name>', 'a name for this worker in the coordinator logs'), 'WORKER_NAME'))
     .addOption(env(new Option('--data-dir <dir>', 'read dataset files from this directory'), 'DATA_DIR'))
     .addOption(env(new Option('--no-local-data', 'ask the coordinator to send samples instead of loading the dataset here'), 'NO_LOCAL_DATA'))
@@ -43,31 +48,43 @@ export function workerCommand(interactive: boolean): Command {
     .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
     .addOption(env(new Option('--max-payload-mb <n>', 'largest message accepted from the coordinator, in MiB').argParser(positiveInt).default(1024), 'MAX_PAYLOAD_MB'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
-  addBackendOptions(cmd);
+  addMetricsOptions(addBackendOptions(cmd), WORKER_METRICS_PORT, '/metrics and /healthz');
   cmd.action(async (flags: WorkerFlags) => {
-    const active = await configureBackend(flags);
-    const config: WorkerConfig = {
-      url: checkUrl(flags.connect),
-      token: flags.token ?? null,
-      name: flags.name,
-      threads: flags.threads,
-      dataDir: flags.dataDir,
-      localData: flags.localData,
-      backoffInitialMs: 250,
-      backoffMaxMs: flags.backoffMax * 1000,
-      giveUpAfterMs: flags.giveUpAfter === undefined ? undefined : flags.giveUpAfter * 1000,
-      maxPayload: flags.maxPayloadMb * 1024 * 1024,
-    };
+    const url = checkUrl(flags.connect);
+    const token = resolveToken(flags) ?? null;
     const log = createCliLogger({ role: 'worker', level: flags.logLevel, json: !interactive, base: flags.name ? { worker: flags.name } : undefined });
-    const worker = new MeshWorker(config, log);
-    const stop = (): void => worker.stop();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    const outcome = await worker.run().finally(() => active.close());
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    if (outcome.kind === 'refused' || outcome.kind === 'gave-up') throw new Error(outcome.reason);
-    log.info(outcome.kind === 'finished' ? 'done' : 'stopped', { steps: outcome.steps });
+    const registry = new Registry();
+    const server = await serveMetrics(metricsEndpoint(flags), registry, log);
+    try {
+      await runWorker(flags, url, token, log, registry);
+    } finally {
+      await server?.close();
+    }
   });
   return cmd;
+}
+
+async function runWorker(flags: WorkerFlags, url: string, token: string | null, log: Logger, registry: Registry): Promise<void> {
+  const active = await configureBackend(flags);
+  const config: WorkerConfig = {
+    url,
+    token,
+    name: flags.name,
+    threads: flags.threads,
+    dataDir: flags.dataDir,
+    localData: flags.localData,
+    backoffInitialMs: 250,
+    backoffMaxMs: flags.backoffMax * 1000,
+    giveUpAfterMs: flags.giveUpAfter === undefined ? undefined : flags.giveUpAfter * 1000,
+    maxPayload: flags.maxPayloadMb * 1024 * 1024,
+  };
+  const worker = new MeshWorker(config, log, createWorkerMetrics(registry));
+  const stop = (): void => worker.stop();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const outcome = await worker.run().finally(() => active.close());
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
+  if (outcome.kind === 'refused' || outcome.kind === 'gave-up') throw new Error(outcome.reason);
+  log.info(outcome.kind === 'finished' ? 'done' : 'stopped', { steps: outcome.steps });
 }

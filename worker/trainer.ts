@@ -10,8 +10,16 @@ import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js'
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
-import { backendOf, computeGradients } from '../shared/train/classify.js';
+import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
 import { Rng } from '../shared/util/random.js';
+
+/** What computing one assignment took, for the worker's metrics. */
+export interface ShardReport extends GradientTiming {
+  readonly samples: number;
+  loss: number;
+  /** Gradients to wire tensors, the frame's encoding and the hand-off to the socket. */
+  encodeSeconds: number;
+}
 
 export class Replica {
   private readonly model: Module;
@@ -20,11 +28,13 @@ export class Replica {
   private readonly buffers = { x: new Float32Array(0), y: new Int32Array(0) };
   version: number;
   readonly specJson: string;
+  readonly modelName: string;
   private readonly contextLength: number | undefined;
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
     this.specJson = JSON.stringify(spec);
+    this.modelName = spec.name;
     // Initial values are replaced by the coordinator's right away; the seed only drives dropout.
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);
@@ -66,7 +76,7 @@ export class Replica {
    * Computes the shard's gradient and hands the message that carries it to `send` (which must
    * encode it at once: the gradient memory is recycled when this returns).
    */
-  compute(assign: AssignMessage, send: (message: GradientsMessage) => void): void {
+  compute(assign: AssignMessage, send: (message: GradientsMessage) => void): ShardReport {
     if (assign.version !== this.version) {
       throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
     }
@@ -86,8 +96,11 @@ export class Replica {
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
     const input = batch;
+    const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
     backendOf(this.model).scope(() => {
-      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize);
+      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report);
+      const encodeStart = performance.now();
+      report.loss = result.loss;
       const grads = this.params.map(([name, p]) => {
         if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
         return toWire(p.grad.dataSync() as Float32Array, p.shape);
@@ -104,7 +117,9 @@ export class Replica {
         grads,
         buffers: this.model.namedBuffers().map(([, b]) => toWire(b.dataSync() as Float32Array, b.shape)),
       });
+      report.encodeSeconds = (performance.now() - encodeStart) / 1000;
     });
     this.model.zeroGrad();
+    return report;
   }
 }

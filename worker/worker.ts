@@ -13,7 +13,8 @@ import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type Message } from '../shared/protocol/messages.js';
 import type { Logger } from '../shared/util/log.js';
 import { backoffDelay } from './backoff.js';
-import { Replica } from './trainer.js';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { Replica, type ShardReport } from './trainer.js';
 
 export interface WorkerConfig {
   readonly url: string;
@@ -45,8 +46,14 @@ export class MeshWorker {
   private replica: Replica | null = null;
   private steps = 0;
   private wake: (() => void) | null = null;
+  /** When the last gradients frame went to the socket (until the next params or assign arrives). */
+  private gradientsSentAt: number | null = null;
 
-  constructor(private readonly config: WorkerConfig, private readonly log: Logger) {}
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly log: Logger,
+    readonly metrics: WorkerMetrics = createWorkerMetrics(),
+  ) {}
 
   /** Steps (shards) computed so far. */
   get stepsDone(): number {
@@ -75,6 +82,7 @@ export class MeshWorker {
         return { kind: 'gave-up', reason: `no coordinator at ${this.config.url} for ${this.config.giveUpAfterMs} ms (${end.reason})` };
       }
       const delay = backoffDelay(attempt++, { initialMs: this.config.backoffInitialMs, maxMs: this.config.backoffMaxMs });
+      this.metrics.reconnects.inc();
       this.log.info('connection lost; reconnecting', { reason: end.reason, inMs: delay });
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
@@ -88,7 +96,18 @@ export class MeshWorker {
     }
   }
 
+  private record(report: ShardReport): void {
+    const m = this.metrics;
+    m.steps.inc();
+    m.samples.inc(report.samples);
+    m.compute.observe({ phase: 'forward' }, report.forwardSeconds);
+    m.compute.observe({ phase: 'backward' }, report.backwardSeconds);
+    m.compute.observe({ phase: 'encode' }, report.encodeSeconds);
+    m.batchLoss.set(report.loss);
+  }
+
   private session(): Promise<SessionEnd> {
+    this.gradientsSentAt = null;
     return new Promise<SessionEnd>((resolve) => {
       let joined = false;
       let settled = false;
@@ -104,8 +123,12 @@ export class MeshWorker {
       if (this.config.token !== null) headers.authorization = `Bearer ${this.config.token}`;
       const ws = new WebSocket(this.config.url, { headers, maxPayload: this.config.maxPayload, perMessageDeflate: false });
       this.socket = ws;
+      const wire = this.metrics.common.wire;
       const send = (m: Message): void => {
-        if (ws.readyState === ws.OPEN) ws.send(encodeMessage(m), { binary: true });
+        if (ws.readyState !== ws.OPEN) return;
+        const frame = encodeMessage(m);
+        ws.send(frame, { binary: true });
+        wire.sent(m.type, frame.byteLength);
       };
       // A coordinator that stops talking (half-open TCP, a frozen host) is treated as gone.
       const armSilence = (): void => {
@@ -138,13 +161,21 @@ export class MeshWorker {
       ws.on('message', (data) => {
         armSilence();
         let msg: Message;
+        const frame = frameBytes(data);
         try {
-          msg = decodeMessage(frameBytes(data));
+          msg = decodeMessage(frame);
         } catch (err) {
           const pe = err as ProtocolError;
+          wire.received('invalid', frame.byteLength);
+          wire.decodeError(pe.code ?? 'UNDECODABLE');
           this.log.warn('undecodable frame from the coordinator', { code: pe.code, reason: pe.message });
           send({ type: 'error', code: pe.code ?? 'UNDECODABLE', message: pe.message });
           return;
+        }
+        wire.received(msg.type, frame.byteLength);
+        if ((msg.type === 'params' || msg.type === 'assign') && this.gradientsSentAt !== null) {
+          this.metrics.communication.observe((performance.now() - this.gradientsSentAt) / 1000);
+          this.gradientsSentAt = null;
         }
         try {
           switch (msg.type) {
@@ -153,6 +184,7 @@ export class MeshWorker {
                 this.replica = new Replica(msg, this.config.dataDir, msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0));
               } else this.replica.load(msg.params, msg.version, msg.buffers);
               joined = true;
+              this.metrics.common.setRunInfo({ model: this.replica.modelName, dataset: msg.dataset, optimizer: 'unknown' });
               silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);
               armSilence();
               this.log.info('joined', { workerId: msg.workerId, runId: msg.runId, parameters: this.replica.parameterCount, version: msg.version });
@@ -162,7 +194,8 @@ export class MeshWorker {
               return;
             case 'assign': {
               if (!this.replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
-              this.replica.compute(msg, send);
+              this.record(this.replica.compute(msg, send));
+              this.gradientsSentAt = performance.now();
               this.steps++;
               return;
             }

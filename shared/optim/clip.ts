@@ -21,12 +21,7 @@ export function clipGradNorm(params: readonly HasGrad[], maxNorm: number): numbe
   if (typeof maxNorm !== 'number' || !(maxNorm > 0) || !Number.isFinite(maxNorm)) {
     throw new RangeError(`clipGradNorm: maxNorm must be a positive finite number, got ${String(maxNorm)}`);
   }
-  let sumSq = 0;
-  for (const { grad } of params) {
-    if (grad === null) continue;
-    for (let i = 0; i < grad.length; i++) sumSq += grad[i] * grad[i];
-  }
-  const norm = Math.sqrt(sumSq);
+  const norm = gradNorm(params);
   if (!Number.isFinite(norm)) return norm;
   const scale = maxNorm / (norm + 1e-6);
   if (scale < 1) {
@@ -36,4 +31,14 @@ export function clipGradNorm(params: readonly HasGrad[], maxNorm: number): numbe
     }
   }
   return norm;
+}
+
+/** The global L2 norm of all grads together (null grads ignored), accumulated in float64. */
+export function gradNorm(params: readonly HasGrad[]): number {
+  let sumSq = 0;
+  for (const { grad } of params) {
+    if (grad === null) continue;
+    for (let i = 0; i < grad.length; i++) sumSq += grad[i] * grad[i];
+  }
+  return Math.sqrt(sumSq);
 }

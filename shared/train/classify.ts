@@ -58,16 +58,30 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
  * Forward and backward on `batch`: leaves dL/dθ in each parameter's `.grad`, where L is the summed
  * loss divided by `normalizer` samples' worth of labels (default: this batch, i.e. the mean loss
  * per label). Sequence models have several labels per sample (`batch.y.length / batch.size`).
- * The reported `loss` is always the mean per label of this batch.
+ * The reported `loss` is always the mean per label of this batch. With `timing`, the forward and
+ * backward times are written into it (the results are the same either way).
  */
-export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size): StepResult {
+export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming): StepResult {
+  const started = timing ? performance.now() : 0;
   model.zeroGrad();
   const perSample = batch.y.length / batch.size;
   const logits = scoreRows(model.forward(batchInput(batch, backendOf(model))), batch.y);
   const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer: normalizer * perSample });
   const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size, labels: batch.y.length };
+  const forwardDone = timing ? performance.now() : 0;
   loss.backward();
+  if (timing) {
+    timing.forwardSeconds = (forwardDone - started) / 1000;
+    timing.backwardSeconds = (performance.now() - forwardDone) / 1000;
+  }
   return result;
+}
+
+/** Where a `computeGradients` call spent its time, filled in when the caller passes one. */
+export interface GradientTiming {
+  /** Forward pass, loss and the accuracy count (which reads the logits back). */
+  forwardSeconds: number;
+  backwardSeconds: number;
 }
 
 export interface EvalResult {
@@ -76,31 +90,67 @@ export interface EvalResult {
   readonly samples: number;
 }
 
-/** Mean loss and accuracy over a whole dataset, in evaluation mode and without a graph. */
-export function evaluate(model: Module, dataset: Dataset, batchSize = (dataset.labelsPerSample ?? 1) > 1 ? 32 : 250): EvalResult {
+function defaultEvalBatch(dataset: Dataset): number {
+  return (dataset.labelsPerSample ?? 1) > 1 ? 32 : 250;
+}
+
+/**
+ * Evaluation one batch at a time: each `next()` scores one batch (in evaluation mode, without a
+ * graph); the return value is the result. The model's training flag is restored when the
+ * generator finishes or is abandoned (`return()` runs the `finally`).
+ */
+function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number): Generator<void, EvalResult, void> {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
   let correct = 0;
   let labels = 0;
   try {
-    noGrad(() => {
-      const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
-      const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
-      const backend = backendOf(model);
-      for (const indices of sampler.epoch(0)) {
-        const batch = dataset.batch(indices, buffers);
+    const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
+    const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+    const backend = backendOf(model);
+    for (const indices of sampler.epoch(0)) {
+      const batch = dataset.batch(indices, buffers);
+      noGrad(() =>
         backend.scope(() => {
           const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
           lossSum += crossEntropy(logits, batch.y).item() * batch.y.length;
           correct += countCorrect(logits, batch.y);
           labels += batch.y.length;
-        });
-      }
-    });
+        }),
+      );
+      yield;
+    }
   } finally {
     model.train(wasTraining);
   }
   // Per label: per image for classifiers, per token (nats/token) for language models.
   return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
+}
+
+/** Mean loss and accuracy over a whole dataset, in evaluation mode and without a graph. */
+export function evaluate(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset)): EvalResult {
+  const steps = evaluationBatches(model, dataset, batchSize);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `evaluate` for a process that also serves a network: it gives the event loop a turn (one
+ * `setImmediate`) whenever it has computed for `sliceMs`, so heartbeats, pings and /metrics
+ * scrapes are answered during a long evaluation. Same batches, same order, same result.
+ */
+export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs = 50, batchSize = defaultEvalBatch(dataset)): Promise<EvalResult> {
+  const steps = evaluationBatches(model, dataset, batchSize);
+  let sliceStart = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
 }

@@ -50,7 +50,7 @@ describe('coordinator and worker commands', () => {
   it('SIGTERM stops a coordinator process cleanly: checkpoint written, exit 0', async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshgrad-sig-'));
     const child = spawn(process.execPath, [BIN, 'coordinator', '--port', '0', '--host', '127.0.0.1', '--checkpoint-dir', dir, '--min-workers', '3'], {
-      env: { ...process.env, MESHGRAD_TOKEN: TOKEN },
+      env: { ...process.env, MESHGRAD_TOKEN: TOKEN, MESHGRAD_METRICS_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';

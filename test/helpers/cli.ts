@@ -1,4 +1,7 @@
-/** Runs the built `meshgrad` CLI as a child process (the way users run it). */
+/**
+ * Runs the built `meshgrad` CLI as a child process (the way users run it). Metrics endpoints bind
+ * any free port (MESHGRAD_METRICS_PORT=0), so tests running side by side never collide.
+ */
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,7 @@ export interface CliResult {
 
 export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MESHGRAD_METRICS_PORT: '0', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { CoordinatorConfig } from '../../coordinator/config.js';
 import { Coordinator } from '../../coordinator/coordinator.js';
+import type { CoordinatorMetrics } from '../../coordinator/metrics.js';
 import type { StepEvent, TrainReporter } from '../../shared/train/single-process.js';
 import { silentLogger } from '../../shared/util/log.js';
 import { BIN } from './cli.js';
@@ -35,16 +36,16 @@ export class Cluster {
   readonly workers: ChildProcess[] = [];
   readonly output = new Map<ChildProcess, string>();
 
-  async coordinator(config: CoordinatorConfig, onStep?: (e: StepEvent, c: Coordinator) => void): Promise<Coordinator> {
+  async coordinator(config: CoordinatorConfig, onStep?: (e: StepEvent, c: Coordinator) => void, metrics?: CoordinatorMetrics): Promise<Coordinator> {
     let self: Coordinator | null = null;
     const reporter: TrainReporter = { step: (e) => self && onStep?.(e, self), epoch: () => {} };
-    self = await Coordinator.start(config, reporter, process.env.MESHGRAD_TEST_LOG ? createCliLogger({ role: 'coordinator', level: 'debug', json: false }) : silentLogger);
+    self = await Coordinator.start(config, reporter, process.env.MESHGRAD_TEST_LOG ? createCliLogger({ role: 'coordinator', level: 'debug', json: false }) : silentLogger, metrics);
     this.coordinators.push(self);
     return self;
   }
 
   worker(url: string, extra: readonly string[] = [], token = TOKEN): ChildProcess {
-    const child = spawn(process.execPath, [BIN, 'worker', '--connect', url, '--token', token, '--backoff-max', '0.5', '--log-level', 'warn', ...extra], {
+    const child = spawn(process.execPath, [BIN, 'worker', '--connect', url, '--token', token, '--backoff-max', '0.5', '--log-level', 'warn', '--metrics-port', '0', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.output.set(child, '');
