@@ -541,6 +541,10 @@ export class Coordinator {
       if (!interrupted && this.stopper?.restoreBest(this.slots)) {
         // The run ends with the parameters of its best validation epoch; the test figures follow them.
         test = await this.evaluateSplit('test', this.test);
+      } else if (!interrupted && test.samples === 0) {
+        // Resumed from the checkpoint of a run that had already finished: nothing left to train,
+        // but the summary still reports the final parameters.
+        test = await this.evaluateSplit('test', this.test);
       }
     } finally {
       if (this.deadlineTimer) clearInterval(this.deadlineTimer);

@@ -9,7 +9,7 @@ import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js'
 import { createWorkerMetrics } from './metrics.js';
 import { MeshWorker, type WorkerConfig } from './worker.js';
 import type { Logger } from '../shared/util/log.js';
-import { addBackendOptions, configureBackend, type BackendFlags } from '../cli/backend-options.js';
+import { addBackendOptions, type BackendFlags } from '../cli/backend-options.js';
 
 interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   connect: string;
@@ -65,11 +65,12 @@ export function workerCommand(interactive: boolean): Command {
 }
 
 async function runWorker(flags: WorkerFlags, url: string, token: string | null, log: Logger, registry: Registry): Promise<void> {
-  const active = await configureBackend(flags);
   const config: WorkerConfig = {
     url,
     token,
     name: flags.name,
+    // The backend lives on the worker's compute thread (see worker.ts), not on this one.
+    backend: flags.backend,
     threads: flags.threads,
     dataDir: flags.dataDir,
     localData: flags.localData,
@@ -82,9 +83,9 @@ async function runWorker(flags: WorkerFlags, url: string, token: string | null, 
   const stop = (): void => worker.stop();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  const outcome = await worker.run().finally(() => active.close());
+  const outcome = await worker.run();
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
-  if (outcome.kind === 'refused' || outcome.kind === 'gave-up') throw new Error(outcome.reason);
+  if (outcome.kind === 'refused' || outcome.kind === 'gave-up' || outcome.kind === 'failed') throw new Error(outcome.reason);
   log.info(outcome.kind === 'finished' ? 'done' : 'stopped', { steps: outcome.steps });
 }

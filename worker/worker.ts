@@ -3,6 +3,9 @@
  * each assignment with the gradient of its shard. When the connection is lost it reconnects with
  * capped exponential back-off and joins again (receiving the current parameters); it stops when
  * the coordinator says the run is finished, or refuses it (bad token, protocol version).
+ *
+ * The model runs on a compute thread (compute-thread.ts): this thread only moves frames, answers
+ * heartbeats and serves /metrics, so none of them waits for a long forward/backward pass.
  */
 
 import { availableParallelism } from 'node:os';
@@ -14,12 +17,16 @@ import { PROTOCOL_VERSION, type Message } from '../shared/protocol/messages.js';
 import type { Logger } from '../shared/util/log.js';
 import { backoffDelay } from './backoff.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
-import { Replica, type ShardReport } from './trainer.js';
+import type { BackendName } from '../cli/backend-options.js';
+import { ComputeThread } from './compute-client.js';
+import type { ShardReport } from './trainer.js';
 
 export interface WorkerConfig {
   readonly url: string;
   readonly token: string | null;
   readonly name?: string;
+  /** The compute backend (default wasm) and its intra-op threads (default: the cores available). */
+  readonly backend?: BackendName;
   readonly threads?: number;
   readonly dataDir?: string;
   /** Whether this worker may load datasets itself (otherwise samples come over the wire). */
@@ -36,14 +43,25 @@ export type WorkerOutcome =
   | { readonly kind: 'finished'; readonly steps: number }
   | { readonly kind: 'refused'; readonly reason: string }
   | { readonly kind: 'stopped'; readonly steps: number }
-  | { readonly kind: 'gave-up'; readonly reason: string };
+  | { readonly kind: 'gave-up'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/** The spec's name, for meshgrad_run_info (the compute thread validates the spec itself). */
+function modelName(spec: unknown): string {
+  const name = (spec as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : 'unknown';
+}
 
 type SessionEnd = { kind: 'finished' } | { kind: 'refused'; reason: string } | { kind: 'lost'; reason: string; joined: boolean } | { kind: 'stopped' };
 
 export class MeshWorker {
   private stopped = false;
   private socket: WebSocket | null = null;
-  private replica: Replica | null = null;
+  private compute: ComputeThread | null = null;
+  /** Numbers connections, so that compute replies for a lost one are dropped. */
+  private sessionId = 0;
+  /** Set when the compute thread dies: the worker cannot go on. */
+  private failure: string | null = null;
   private steps = 0;
   private wake: (() => void) | null = null;
   /** When the last gradients frame went to the socket (until the next params or assign arrives). */
@@ -67,10 +85,22 @@ export class MeshWorker {
   }
 
   async run(): Promise<WorkerOutcome> {
+    this.compute = await ComputeThread.start({ backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir });
+    this.log.debug('compute thread started', { backend: this.compute.backend });
+    try {
+      return await this.loop();
+    } finally {
+      await this.compute.close();
+      this.compute = null;
+    }
+  }
+
+  private async loop(): Promise<WorkerOutcome> {
     let attempt = 0;
     let lastJoin = Date.now();
     for (;;) {
       const end = await this.session();
+      if (this.failure !== null) return { kind: 'failed', reason: this.failure };
       if (end.kind === 'finished') return { kind: 'finished', steps: this.steps };
       if (end.kind === 'refused') return end;
       if (end.kind === 'stopped' || this.stopped) return { kind: 'stopped', steps: this.steps };
@@ -108,6 +138,9 @@ export class MeshWorker {
 
   private session(): Promise<SessionEnd> {
     this.gradientsSentAt = null;
+    const session = ++this.sessionId;
+    const compute = this.compute;
+    if (!compute) throw new Error('internal: session without a compute thread');
     return new Promise<SessionEnd>((resolve) => {
       let joined = false;
       let settled = false;
@@ -124,12 +157,39 @@ export class MeshWorker {
       const ws = new WebSocket(this.config.url, { headers, maxPayload: this.config.maxPayload, perMessageDeflate: false });
       this.socket = ws;
       const wire = this.metrics.common.wire;
-      const send = (m: Message): void => {
-        if (ws.readyState !== ws.OPEN) return;
-        const frame = encodeMessage(m);
+      const sendFrame = (type: Message['type'], frame: Uint8Array): boolean => {
+        if (ws.readyState !== ws.OPEN) return false;
         ws.send(frame, { binary: true });
-        wire.sent(m.type, frame.byteLength);
+        wire.sent(type, frame.byteLength);
+        return true;
       };
+      const send = (m: Message): void => void sendFrame(m.type, encodeMessage(m));
+      let welcome: { workerId: string; runId: string; version: number } | null = null;
+      compute.listen(
+        (reply) => {
+          if (reply.session !== session) return; // computed for a connection that is gone
+          switch (reply.kind) {
+            case 'joined':
+              this.log.info('joined', { ...welcome, parameters: reply.parameterCount });
+              return;
+            case 'gradients':
+              if (!sendFrame('gradients', reply.frame)) return;
+              this.record(reply.report);
+              this.gradientsSentAt = performance.now();
+              this.steps++;
+              return;
+            case 'rejected':
+              this.log.warn('bad message from the coordinator', { code: reply.code, reason: reply.message });
+              send({ type: 'error', code: reply.code, message: reply.message, step: reply.step });
+              return;
+          }
+        },
+        (reason) => {
+          this.failure = reason;
+          this.log.error('compute thread failed; stopping', { reason });
+          ws.terminate();
+        },
+      );
       // A coordinator that stops talking (half-open TCP, a frozen host) is treated as gone.
       const armSilence = (): void => {
         if (silenceTimer) clearTimeout(silenceTimer);
@@ -180,25 +240,20 @@ export class MeshWorker {
         try {
           switch (msg.type) {
             case 'welcome':
-              if (!this.replica || this.replica.specJson !== JSON.stringify(msg.model)) {
-                this.replica = new Replica(msg, this.config.dataDir, msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0));
-              } else this.replica.load(msg.params, msg.version, msg.buffers);
+              // The replica is built (or reloaded) on the compute thread; 'joined' comes back.
+              compute.post({ kind: 'welcome', session, welcome: msg, workerSeed: msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0) });
+              welcome = { workerId: msg.workerId, runId: msg.runId, version: msg.version };
               joined = true;
-              this.metrics.common.setRunInfo({ model: this.replica.modelName, dataset: msg.dataset, optimizer: 'unknown' });
+              this.metrics.common.setRunInfo({ model: modelName(msg.model), dataset: msg.dataset, optimizer: 'unknown' });
               silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);
               armSilence();
-              this.log.info('joined', { workerId: msg.workerId, runId: msg.runId, parameters: this.replica.parameterCount, version: msg.version });
               return;
             case 'params':
-              this.replica?.load(msg.params, msg.version, msg.buffers);
+              compute.post({ kind: 'params', session, params: msg });
               return;
-            case 'assign': {
-              if (!this.replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
-              this.record(this.replica.compute(msg, send));
-              this.gradientsSentAt = performance.now();
-              this.steps++;
+            case 'assign':
+              compute.post({ kind: 'assign', session, assign: msg });
               return;
-            }
             case 'heartbeat':
               send({ type: 'heartbeat', time: Date.now() });
               return;

@@ -73,6 +73,14 @@ describe('fault tolerance', () => {
     expect(rest.interrupted).toBe(false);
     expect(rest.steps).toBe(20);
     expect(relativeDifference(resumed.parameters(), expected)).toBe(0);
+    await resumed.close();
+
+    // Resuming a run that already finished trains nothing and reports the same final figures.
+    const again = await cluster.coordinator(baseConfig({ ...common, checkpointDir: join(dir, 'b'), resume: true }));
+    const same = await again.run();
+    expect(same.steps).toBe(20);
+    expect(same.interrupted).toBe(false);
+    expect(same.testLoss).toBeCloseTo(rest.testLoss, 6);
   });
 
   it('refuses to resume with a different batch size, naming it', async () => {

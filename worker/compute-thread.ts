@@ -1,0 +1,68 @@
+/**
+ * The compute thread's entry point (run as dist/worker/compute-thread.js): installs the backend,
+ * keeps the model replica, and answers each assignment with an encoded gradients frame. Messages
+ * are handled strictly in arrival order, so a `params` that precedes an `assign` on the socket
+ * also precedes it here.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { configureBackend } from '../cli/backend-options.js';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import { ProtocolError } from '../shared/protocol/errors.js';
+import type { ComputeThreadOptions, FromCompute, ToCompute } from './compute-messages.js';
+import { Replica } from './trainer.js';
+
+const port = parentPort;
+if (!port) throw new Error('worker/compute-thread.js runs as a worker thread only');
+const options = workerData as ComputeThreadOptions;
+const active = await configureBackend({ backend: options.backend, threads: options.threads });
+let replica: Replica | null = null;
+
+const reply = (m: FromCompute, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
+  switch (m.kind) {
+    case 'welcome': {
+      const w = m.welcome;
+      if (!replica || replica.specJson !== JSON.stringify(w.model)) replica = new Replica(w, options.dataDir, m.workerSeed);
+      else replica.load(w.params, w.version, w.buffers);
+      reply({ kind: 'joined', session: m.session, parameterCount: replica.parameterCount });
+      return;
+    }
+    case 'params':
+      if (!replica) throw new ProtocolError('UNEXPECTED', 'parameters before welcome');
+      replica.load(m.params.params, m.params.version, m.params.buffers);
+      return;
+    case 'assign': {
+      if (!replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
+      let frame: Uint8Array | null = null;
+      const report = replica.compute(m.assign, (g) => {
+        // The encoder's buffer may be shared with later frames: copy into one we can hand over.
+        const encoded = encodeMessage(g);
+        frame = new Uint8Array(encoded.byteLength);
+        frame.set(encoded);
+      });
+      if (!frame) throw new Error('internal: the replica produced no gradients frame');
+      const out: Uint8Array = frame;
+      reply({ kind: 'gradients', session: m.session, step: m.assign.step, frame: out, report }, [out.buffer as ArrayBuffer]);
+      return;
+    }
+  }
+}
+
+port.on('message', (m: ToCompute) => {
+  if (m.kind === 'close') {
+    void active.close().finally(() => port.close());
+    return;
+  }
+  try {
+    handle(m);
+  } catch (err) {
+    if (err instanceof ProtocolError) {
+      reply({ kind: 'rejected', session: m.session, code: err.code, message: err.message, step: m.kind === 'assign' ? m.assign.step : undefined });
+    } else {
+      reply({ kind: 'failed', message: String((err as Error).stack ?? err) });
+    }
+  }
+});
+reply({ kind: 'started', backend: active.description });
