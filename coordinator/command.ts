@@ -7,6 +7,8 @@ import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
 import { addMetricsOptions, COORDINATOR_METRICS_PORT, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
 import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
+import { createLogReporter } from '../cli/log-reporter.js';
+import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
@@ -80,13 +82,16 @@ export async function runCoordinator(
   logLevel: LogLevel,
   metrics: MetricsEndpoint | null,
   onListening?: (c: Coordinator) => void | Promise<void>,
+  /** Progress as text lines even off a terminal (`local`, a developer's tool); else JSON log events. */
+  textProgress = false,
 ): Promise<CoordinatorSummary> {
   const log = createCliLogger({ role: 'coordinator', level: logLevel, json: !interactive });
+  const reporter = interactive || textProgress ? createReporter(out, interactive) : createLogReporter(log);
   const registry = new Registry();
   let coordinator: Coordinator | null = null;
   const server = await serveMetrics(metrics, registry, log, () => coordinator?.accepting ?? false);
   try {
-    coordinator = await Coordinator.start(config, createReporter(out, interactive), log, createCoordinatorMetrics(registry));
+    coordinator = await Coordinator.start(config, reporter, log, createCoordinatorMetrics(registry));
   } catch (err) {
     await server?.close();
     throw err;
@@ -113,8 +118,9 @@ async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinato
   }
 }
 
-export async function reportSummary(out: Output, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined): Promise<void> {
-  if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
+export async function reportSummary(out: Output & { summary?(s: CoordinatorSummary): void }, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined): Promise<void> {
+  if (out.summary) out.summary(summary);
+  else if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
   else out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s with ${summary.workersJoined} worker(s)`);
   if (summary.checkpoint) out.write(`checkpoint: ${summary.checkpoint}`);
   if (save) out.write(`saved parameters to ${save}`);
@@ -124,14 +130,22 @@ export async function reportSummary(out: Output, summary: CoordinatorSummary, sa
   }
 }
 
+/** An Output whose lines become log events; the summary line's figures become fields. */
+function jsonLines(log: Logger): Output & { summary(s: CoordinatorSummary): void } {
+  return { write: (line) => log.info(line), summary: (s) => log.info('summary', { ...s }) };
+}
+
 export function coordinatorCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('coordinator').description('coordinate a distributed run: shard data, average gradients, step the optimizer');
   addCoordinatorOptions(cmd);
   cmd.action(async (flags: CoordinatorFlags) => {
     const config = coordinatorConfigFrom(flags);
+    // Off a terminal every line is a JSON log event (a service's output goes to a log collector),
+    // the closing summary included: `summary` carries its figures as fields.
+    const lines: Output = interactive ? out : jsonLines(createCliLogger({ role: 'coordinator', level: flags.logLevel, json: true }));
     const active = await configureBackend(flags);
-    const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags)).finally(() => active.close());
-    await reportSummary(out, summary, config.save, flags.summaryJson);
+    const summary = await runCoordinator(config, lines, interactive, flags.logLevel, metricsEndpoint(flags)).finally(() => active.close());
+    await reportSummary(lines, summary, config.save, flags.summaryJson);
   });
   return cmd;
 }

@@ -14,7 +14,7 @@ import { knownDatasets } from '../shared/data/registry.js';
 import { decodeMessage, encodeMessage, frameBytes } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type Message } from '../shared/protocol/messages.js';
-import type { Logger } from '../shared/util/log.js';
+import { withFields, type Logger } from '../shared/util/log.js';
 import { backoffDelay } from './backoff.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import type { BackendName } from '../cli/backend-options.js';
@@ -67,11 +67,17 @@ export class MeshWorker {
   /** When the last gradients frame went to the socket (until the next params or assign arrives). */
   private gradientsSentAt: number | null = null;
 
+  /** The id the coordinator gave this worker in its latest welcome (on every log line once known). */
+  private workerId: string | null = null;
+  private readonly log: Logger;
+
   constructor(
     private readonly config: WorkerConfig,
-    private readonly log: Logger,
+    log: Logger,
     readonly metrics: WorkerMetrics = createWorkerMetrics(),
-  ) {}
+  ) {
+    this.log = withFields(log, () => (this.workerId === null ? {} : { workerId: this.workerId }));
+  }
 
   /** Steps (shards) computed so far. */
   get stepsDone(): number {
@@ -170,7 +176,7 @@ export class MeshWorker {
           if (reply.session !== session) return; // computed for a connection that is gone
           switch (reply.kind) {
             case 'joined':
-              this.log.info('joined', { ...welcome, parameters: reply.parameterCount });
+              this.log.info('joined', { runId: welcome?.runId, version: welcome?.version, parameters: reply.parameterCount });
               return;
             case 'gradients':
               if (!sendFrame('gradients', reply.frame)) return;
@@ -243,6 +249,7 @@ export class MeshWorker {
               // The replica is built (or reloaded) on the compute thread; 'joined' comes back.
               compute.post({ kind: 'welcome', session, welcome: msg, workerSeed: msg.seed + 7919 * Number(msg.workerId.replace(/\D/g, '') || 0) });
               welcome = { workerId: msg.workerId, runId: msg.runId, version: msg.version };
+              this.workerId = msg.workerId;
               joined = true;
               this.metrics.common.setRunInfo({ model: modelName(msg.model), dataset: msg.dataset, optimizer: 'unknown' });
               silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);

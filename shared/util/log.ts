@@ -13,3 +13,13 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A logger that adds `fields()` (evaluated per line, so they may change) to every line. */
+export function withFields(log: Logger, fields: () => LogFields): Logger {
+  return {
+    debug: (m, f) => log.debug(m, { ...fields(), ...f }),
+    info: (m, f) => log.info(m, { ...fields(), ...f }),
+    warn: (m, f) => log.warn(m, { ...fields(), ...f }),
+    error: (m, f) => log.error(m, { ...fields(), ...f }),
+  };
+}

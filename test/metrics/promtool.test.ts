@@ -75,4 +75,17 @@ describe('metrics endpoints of real processes', () => {
     expect(await get(`${workerMetrics}/healthz`)).toMatchObject({ status: 200 });
     expect((await get(`${workerMetrics}/nope`)).status).toBe(404);
   });
+
+  it('logs one JSON object per line with its role, and the worker its id once joined', () => {
+    const [coordinator, worker] = procs;
+    for (const p of procs) {
+      const lines = p.output.split('\n').filter((l) => l.trim() !== '');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(() => JSON.parse(line), `${p.name}: ${line}`).not.toThrow();
+    }
+    expect(coordinator.logs.every((l) => l.role === 'coordinator' && typeof l.time === 'string' && typeof l.level === 'string')).toBe(true);
+    expect(worker.logs.every((l) => l.role === 'worker')).toBe(true);
+    const joined = worker.logs.find((l) => l.msg === 'joined');
+    expect(joined?.workerId).toMatch(/^w\d+$/);
+  });
 });
