@@ -21,11 +21,11 @@ interface GenerateFlags extends BackendFlags {
 export function generateCommand(out: Output): Command {
   const cmd = new Command('generate')
     .description('sample text from a trained language model (a --save or checkpoint file)')
-    .addOption(new Option('--checkpoint <file>', 'safetensors file written by --save or a coordinator checkpoint').makeOptionMandatory())
-    .addOption(new Option('--prompt <text>', 'text to continue').default('Call me'))
-    .addOption(new Option('--length <n>', 'characters to generate').argParser(positiveInt).default(200))
-    .addOption(new Option('--temperature <t>', 'sampling temperature (0: always the most likely character)').argParser(nonNegativeFloat).default(0.8))
-    .addOption(new Option('--seed <n>', 'seed of the sampling').argParser(integer).default(1));
+    .addOption(new Option('--checkpoint <file>', 'safetensors file written by --save or a coordinator checkpoint').makeOptionMandatory().env('MESHGRAD_CHECKPOINT'))
+    .addOption(new Option('--prompt <text>', 'text to continue').default('Call me').env('MESHGRAD_PROMPT'))
+    .addOption(new Option('--length <n>', 'characters to generate').argParser(positiveInt).default(200).env('MESHGRAD_LENGTH'))
+    .addOption(new Option('--temperature <t>', 'sampling temperature (0: always the most likely character)').argParser(nonNegativeFloat).default(0.8).env('MESHGRAD_TEMPERATURE'))
+    .addOption(new Option('--seed <n>', 'seed of the sampling').argParser(integer).default(1).env('MESHGRAD_SEED'));
   addBackendOptions(cmd);
   cmd.action(async (flags: GenerateFlags) => {
     const ckpt = await loadCheckpoint(flags.checkpoint);

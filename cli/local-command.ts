@@ -62,7 +62,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
   addCoordinatorOptions(cmd);
   cmd
     .addOption(new Option('--workers <n>', 'worker processes to start').argParser(positiveInt).default(2).env('MESHGRAD_WORKERS'))
-    .addOption(new Option('--worker-log-level <level>', 'log level of the workers').choices(['debug', 'info', 'warn', 'error']).default('info'));
+    .addOption(new Option('--worker-log-level <level>', 'log level of the workers').choices(['debug', 'info', 'warn', 'error']).default('info').env('MESHGRAD_WORKER_LOG_LEVEL'));
   // Locally the coordinator listens on loopback, on any free port, with a fresh random token.
   cmd.setOptionValueWithSource('host', '127.0.0.1', 'default');
   cmd.setOptionValueWithSource('port', 0, 'default');
