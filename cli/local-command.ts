@@ -81,7 +81,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags), (c) => {
         out.write(`coordinator listening on ${c.url}`);
         for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
-      });
+      }, true); // a developer's view: progress and epochs as text lines, as `train` prints them
       await reportSummary(out, summary, config.save, flags.summaryJson);
     } finally {
       await stopChildren(children, 5000);
