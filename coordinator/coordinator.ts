@@ -51,7 +51,7 @@ export interface CoordinatorSummary extends TrainSummary {
 }
 
 /** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
-export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005 } as const;
+export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005, silent: 4006 } as const;
 
 export class Coordinator {
   readonly runId: string;
@@ -92,6 +92,7 @@ export class Coordinator {
   readonly sampleUsage = new Map<number, Uint16Array>();
   /** When the current round's first and last contributions were accepted (straggler wait). */
   private acceptedAt: { first: number; last: number } | null = null;
+  private lastDeadlineCheck = 0;
   /** Early stopping on the validation loss (its memory is not checkpointed: a resumed run starts it afresh). */
   private readonly stopper: EarlyStopping | null;
   private finished = false;
@@ -370,7 +371,23 @@ export class Coordinator {
     link.conn.send(msg);
   }
 
+  /**
+   * Runs every 250 ms: drops workers that have sent nothing (not even a heartbeat reply) for
+   * four heartbeat intervals (at least 2 s), and workers holding a shard past --step-timeout.
+   * Workers answer heartbeats from their network thread while they compute, so silence means a
+   * dead process, a frozen host or a half-open connection, not a long shard.
+   */
   private checkDeadlines(): void {
+    const now = Date.now();
+    // If this process itself stalled (a long synchronous stretch), replies may be waiting unread
+    // in the socket buffers: forgive the silence this once rather than drop everyone.
+    const stalled = now - this.lastDeadlineCheck > 1000;
+    this.lastDeadlineCheck = now;
+    const silenceLimitMs = Math.max(4 * this.config.heartbeatMs, 2000);
+    for (const w of this.activeWorkers) {
+      if (stalled) w.lastSeen = Math.max(w.lastSeen, now);
+      else if (now - w.lastSeen > silenceLimitMs) this.drop(w, `silent for ${now - w.lastSeen} ms (limit ${silenceLimitMs} ms: four heartbeats)`, CLOSE_CODES.silent, 'silent');
+    }
     const round = this.round;
     if (!round) return;
     for (const shard of round.overdue(Date.now(), this.config.stepTimeoutMs)) {
@@ -451,6 +468,9 @@ export class Coordinator {
   /** Trains to the end (or until a stop is requested) and returns the summary. */
   async run(): Promise<CoordinatorSummary> {
     const started = performance.now();
+    this.lastDeadlineCheck = Date.now();
+    // Heartbeats start now: silence is counted from here for workers that joined before.
+    for (const w of this.activeWorkers) w.lastSeen = Date.now();
     this.deadlineTimer = setInterval(() => this.checkDeadlines(), 250);
     this.heartbeatTimer = setInterval(() => {
       for (const w of this.activeWorkers) w.conn.send({ type: 'heartbeat', time: Date.now() });

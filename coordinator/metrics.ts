@@ -9,7 +9,7 @@ import type { ErrorCode } from '../shared/protocol/errors.js';
 import { createCommonMetrics, type CommonMetrics } from '../shared/metrics/common.js';
 
 export type GradientResult = 'accepted' | 'stale' | 'rejected';
-export type WorkerFailureKind = 'disconnect' | 'timeout' | 'rejected';
+export type WorkerFailureKind = 'disconnect' | 'timeout' | 'silent' | 'rejected';
 export type MembershipChange = 'join' | 'leave' | 'drop';
 export type Split = 'train' | 'validation' | 'test';
 export type WorkerGaugeState = 'active' | 'joining';
@@ -62,7 +62,7 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
     },
   });
   const gradientsReceived = new Counter({ name: 'meshgrad_gradients_received_total', help: 'Gradient contributions received, by result (accepted, stale, rejected) and reason (protocol error code, or none).', labelNames: ['result', 'reason'] as const, registers });
-  const workerFailures = new Counter({ name: 'meshgrad_worker_failures_total', help: 'Workers dropped involuntarily, by kind: disconnect, timeout (missed the step deadline), rejected (repeated rejected contributions).', labelNames: ['kind'] as const, registers });
+  const workerFailures = new Counter({ name: 'meshgrad_worker_failures_total', help: 'Workers dropped involuntarily, by kind: disconnect, timeout (missed the step deadline), silent (nothing heard for four heartbeats), rejected (repeated rejected contributions).', labelNames: ['kind'] as const, registers });
   const membershipChanges = new Counter({ name: 'meshgrad_membership_changes_total', help: 'Membership changes: join, leave (the worker said leave), drop (disconnect, timeout, misbehaviour).', labelNames: ['kind'] as const, registers });
   const rejectedConnections = new Counter({ name: 'meshgrad_rejected_connections_total', help: 'Connections refused before joining the run, by reason: bad_token, protocol_version, shutting_down.', labelNames: ['reason'] as const, registers });
   // Series a dashboard expects to see from the start, at 0.

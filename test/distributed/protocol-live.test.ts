@@ -113,4 +113,24 @@ describe('a live coordinator under bad input', () => {
     expect(summary.steps).toBe(4);
     expect(coordinator.sampleUsage.get(0)!.every((n) => n === 1)).toBe(true);
   });
+
+  it('drops a worker that stops answering heartbeats after four intervals, and redoes its share', async () => {
+    // Heartbeats every 250 ms: silence is judged after max(4 x 250 ms, 2 s); the step deadline is far off.
+    const coordinator = await cluster.coordinator(baseConfig({ trainSamples: 512, batchSize: 128, minWorkers: 1, heartbeatMs: 250, stepTimeoutMs: 60_000, auditSamples: true }));
+    const mute = await client(coordinator.url);
+    mute.answerHeartbeats = false;
+    mute.send(join());
+    await mute.next('welcome');
+    cluster.worker(coordinator.url); // a real worker answers heartbeats even while it computes
+    await until(() => coordinator.activeWorkers.length === 2); // so the mute one gets a shard
+    const started = Date.now();
+    const summary = await coordinator.run();
+    expect(await mute.closed()).toBe(4006);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(summary.steps).toBe(4);
+    expect(summary.workers).toBe(1);
+    expect(coordinator.sampleUsage.get(0)!.every((n) => n === 1)).toBe(true);
+    const failures = await coordinator.metrics.common.registry.getSingleMetricAsString('meshgrad_worker_failures_total');
+    expect(failures).toMatch(/^meshgrad_worker_failures_total\{kind="silent"\} 1$/m);
+  });
 });

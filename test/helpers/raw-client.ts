@@ -9,9 +9,14 @@ export class RawClient {
   closeCode: number | null = null;
   private waiters: Array<() => void> = [];
 
+  /** Answer the coordinator's heartbeats, as a real worker does (false: go silent). */
+  answerHeartbeats = true;
+
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.received.push(decodeMessage(data as Buffer));
+      const m = decodeMessage(data as Buffer);
+      this.received.push(m);
+      if (m.type === 'heartbeat' && this.answerHeartbeats && ws.readyState === ws.OPEN) ws.send(encodeMessage({ type: 'heartbeat', time: Date.now() }));
       this.notify();
     });
     ws.on('close', (code) => {
