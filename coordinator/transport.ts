@@ -169,7 +169,9 @@ export class Transport {
     ws.on('error', (err) => {
       // ws reports oversize frames (WS_ERR_UNSUPPORTED_MESSAGE_LENGTH) and protocol violations here,
       // then closes the socket with 1009 / 1002.
-      this.options.logger.warn('websocket error', { connection: conn.id, error: err.message, code: (err as { code?: string }).code });
+      const code = (err as { code?: string }).code;
+      wire.decodeError(code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'TOO_LARGE' : 'UNDECODABLE');
+      this.options.logger.warn('websocket error', { connection: conn.id, error: err.message, code });
     });
     ws.on('close', (code, reason) => {
       this.connections.delete(conn);

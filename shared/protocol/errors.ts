@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'UNEXPECTED',
   /** A gradient for work that was not assigned to this worker. */
   'NOT_ASSIGNED',
+  /** A frame over the size limit: ws refuses it and closes the connection with 1009 (counted, never sent). */
+  'TOO_LARGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

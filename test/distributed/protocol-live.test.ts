@@ -70,6 +70,7 @@ describe('a live coordinator under bad input', () => {
     const big = await client(url);
     big.sendRaw(new Uint8Array(4 << 20));
     expect(await big.closed()).toBe(1009);
+    expect(await coordinator.metrics.common.registry.getSingleMetricAsString('meshgrad_decode_errors_total')).toMatch(/^meshgrad_decode_errors_total\{code="TOO_LARGE"\} 1$/m);
 
     // A joined worker that answers its assignments with stale, misshapen, NaN and mistyped gradients.
     const faker = await client(url);
