@@ -1,7 +1,8 @@
 /** `meshgrad coordinator`: serve a distributed run to workers that connect over WebSocket. */
 
 import { writeFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Registry } from 'prom-client';
 import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
 import { addMetricsOptions, COORDINATOR_METRICS_PORT, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
@@ -14,6 +15,7 @@ import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type CoordinatorSummary } from './coordinator.js';
+import { latestPath } from './run-checkpoint.js';
 import { createCoordinatorMetrics } from './metrics.js';
 
 export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
@@ -24,13 +26,22 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   heartbeat: number;
   checkpointDir?: string;
   checkpointEvery?: number;
-  resume?: boolean;
+  resume?: ResumeMode;
   sendSamples?: boolean;
   balance: 'throughput' | 'even';
   logLevel: LogLevel;
 }
 
 const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
+
+/** `--resume` alone (or MESHGRAD_RESUME=true / 1 / always) must resume; `auto` resumes when it can. */
+export type ResumeMode = 'always' | 'auto' | true;
+
+function resumeMode(value: string): ResumeMode {
+  if (value === 'auto') return 'auto';
+  if (value === 'always' || value === 'true' || value === '1') return 'always';
+  throw new InvalidArgumentError(`'${value}' is not a resume mode: use --resume alone, or --resume auto`);
+}
 
 export function addCoordinatorOptions(cmd: Command): Command {
   return addMetricsOptions(addBackendOptions(addTrainingOptions(cmd)), COORDINATOR_METRICS_PORT, '/metrics, /healthz and /readyz')
@@ -43,7 +54,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--heartbeat <seconds>', 'heartbeat interval').argParser(positiveFloat).default(5), 'HEARTBEAT'))
     .addOption(env(new Option('--checkpoint-dir <dir>', 'write checkpoints here (latest.safetensors)'), 'CHECKPOINT_DIR'))
     .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
-    .addOption(env(new Option('--resume', "continue from --checkpoint-dir's latest checkpoint"), 'RESUME'))
+    .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', 'split batches by measured worker throughput or evenly').choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
@@ -52,7 +63,9 @@ export function addCoordinatorOptions(cmd: Command): Command {
 export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
   const token = overrides.token !== undefined ? overrides.token : resolveToken(flags);
   if (!token) throw new Error('a token is required: pass --token or --token-file (or set MESHGRAD_TOKEN or MESHGRAD_TOKEN_FILE)');
-  if (flags.resume && !flags.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
+  if (flags.resume && flags.resume !== 'auto' && !flags.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
+  // auto: resume exactly when the directory already holds a checkpoint (a restarted pod or container).
+  const resume = flags.resume === 'auto' ? flags.checkpointDir !== undefined && existsSync(latestPath(flags.checkpointDir)) : Boolean(flags.resume);
   return {
     ...trainConfigFrom(flags),
     host: flags.host,
@@ -63,7 +76,7 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     heartbeatMs: flags.heartbeat * 1000,
     checkpointDir: flags.checkpointDir,
     checkpointEvery: flags.checkpointEvery,
-    resume: flags.resume ?? false,
+    resume,
     sendSamples: flags.sendSamples ?? false,
     balance: flags.balance,
     ...overrides,

@@ -118,7 +118,8 @@ describe('deploy/compose.yaml', () => {
 
   it('keeps checkpoints on a named volume and gives the coordinator time to checkpoint on stop', () => {
     expect(coordinator.environment?.MESHGRAD_CHECKPOINT_DIR).toBe('/var/lib/meshgrad');
-    // meshgrad-coordinator reads both: resume from the checkpoint, never rerun a finished run.
+    // A restart resumes from the checkpoint (--resume auto); meshgrad-coordinator never reruns a finished run.
+    expect(coordinator.environment?.MESHGRAD_RESUME).toBe('auto');
     expect(coordinator.environment?.MESHGRAD_SUMMARY_JSON).toBe('/var/lib/meshgrad/summary.json');
     expect(coordinator.volumes).toContain('checkpoints:/var/lib/meshgrad');
     expect(compose.volumes).toHaveProperty('checkpoints');

@@ -85,12 +85,12 @@ describe('deploy/coordinator-entrypoint.sh (meshgrad-coordinator in the image)',
     expect(start(undefined, ['--model=cnn'])).toMatchObject({ status: 0, argv: ['/app/bin/meshgrad.js', 'coordinator', '--model=cnn'] });
   });
 
-  it('adds --resume when the volume holds a checkpoint of an unfinished run', () => {
-    const resumed = ['/app/bin/meshgrad.js', 'coordinator', '--resume', '--model=cnn', '--epochs=3'];
-    expect(start({ checkpoint: true }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: resumed });
+  it('starts the coordinator as given when the run is unfinished (the CLI resumes: MESHGRAD_RESUME=auto)', () => {
+    const given = ['/app/bin/meshgrad.js', 'coordinator', '--model=cnn', '--epochs=3'];
+    expect(start({ checkpoint: true }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: given });
     const stopped = JSON.stringify({ interrupted: true, steps: 40 }, null, 2);
-    expect(start({ checkpoint: true, summary: stopped }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: resumed });
-    expect(start({ checkpoint: true, summary: 'not json' }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: resumed });
+    expect(start({ checkpoint: true, summary: stopped }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: given });
+    expect(start({ checkpoint: true, summary: 'not json' }, ['--model=cnn', '--epochs=3'])).toMatchObject({ status: 0, argv: given });
   });
 
   it('does not run a finished run again', () => {

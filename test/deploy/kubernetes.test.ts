@@ -214,5 +214,6 @@ describe('deploy/k8s', () => {
     const dir = c.env?.find((e) => e.name === 'MESHGRAD_CHECKPOINT_DIR')?.value;
     expect(c.volumeMounts?.find((m) => m.mountPath === dir)?.name).toBe(sts.spec.volumeClaimTemplates[0].metadata.name);
     expect(c.env?.find((e) => e.name === 'MESHGRAD_SUMMARY_JSON')?.value).toBe(`${dir}/summary.json`);
+    expect(c.env?.find((e) => e.name === 'MESHGRAD_RESUME')?.value).toBe('auto');
   });
 });
