@@ -41,6 +41,10 @@ describe('validation split and early stopping across workers', () => {
     });
     // Both end on the best validation epoch's parameters, so their test figures agree.
     expect(summary.testLoss).toBeCloseTo(ref.testLoss, 4);
+    // The last validation figures are exported beside train and test.
+    const loss = await coordinator.metrics.common.registry.getSingleMetricAsString('meshgrad_loss');
+    const exported = Number(/^meshgrad_loss\{split="validation"\} (\S+)$/m.exec(loss)?.[1]);
+    expect(exported).toBeCloseTo(distributed[distributed.length - 1].val!.loss, 6);
 
     const data = openDataset('fashion-mnist', {});
     const { val } = trainValSplit(firstSamples(data.train, 600), 0.5, config.seed);
