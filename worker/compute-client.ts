@@ -14,16 +14,18 @@ type Reply = Exclude<FromCompute, { kind: 'started' } | { kind: 'failed' }>;
 export class ComputeThread {
   private failed = false;
   private closing = false;
+  private exited = false;
   private onReply: (m: Reply) => void = () => {};
-  private onFailure: (reason: string) => void = () => {};
+  private onFailure: (reason: string, stack?: string) => void = () => {};
 
   private constructor(private readonly worker: Worker, readonly backend: string) {
     worker.on('message', (m: FromCompute) => {
-      if (m.kind === 'failed') this.fail(`compute thread failed: ${m.message}`);
+      if (m.kind === 'failed') this.fail(`compute thread failed: ${m.message}`, m.stack);
       else if (m.kind !== 'started') this.onReply(m);
     });
-    worker.on('error', (err) => this.fail(`compute thread crashed: ${err.stack ?? err.message}`));
+    worker.on('error', (err) => this.fail(`compute thread crashed: ${err.message}`, err.stack));
     worker.on('exit', (code) => {
+      this.exited = true;
       if (!this.closing) this.fail(`compute thread exited with code ${code}`);
     });
   }
@@ -56,7 +58,8 @@ export class ComputeThread {
     return new ComputeThread(worker, backend);
   }
 
-  listen(onReply: (m: Reply) => void, onFailure: (reason: string) => void): void {
+  /** `onFailure` gets a one-line reason and, where there is one, the stack (for a debug log). */
+  listen(onReply: (m: Reply) => void, onFailure: (reason: string, stack?: string) => void): void {
     this.onReply = onReply;
     this.onFailure = onFailure;
   }
@@ -69,6 +72,7 @@ export class ComputeThread {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.exited) return; // it died already ('exit' will not come again)
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     if (this.failed) await this.worker.terminate();
     else this.worker.postMessage({ kind: 'close' } satisfies ToCompute);
@@ -77,9 +81,9 @@ export class ComputeThread {
     clearTimeout(timer);
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, stack?: string): void {
     if (this.failed) return;
     this.failed = true;
-    this.onFailure(reason);
+    this.onFailure(reason, stack);
   }
 }

@@ -31,4 +31,4 @@ export type FromCompute =
   /** A message the replica refused (a protocol error to report back to the coordinator). */
   | { readonly kind: 'rejected'; readonly session: number; readonly code: ErrorCode; readonly message: string; readonly step?: number }
   /** A bug or an unusable state: the worker cannot go on. */
-  | { readonly kind: 'failed'; readonly message: string };
+  | { readonly kind: 'failed'; readonly message: string; readonly stack?: string };

@@ -61,7 +61,7 @@ port.on('message', (m: ToCompute) => {
     if (err instanceof ProtocolError) {
       reply({ kind: 'rejected', session: m.session, code: err.code, message: err.message, step: m.kind === 'assign' ? m.assign.step : undefined });
     } else {
-      reply({ kind: 'failed', message: String((err as Error).stack ?? err) });
+      reply({ kind: 'failed', message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
     }
   }
 });

@@ -190,9 +190,10 @@ export class MeshWorker {
               return;
           }
         },
-        (reason) => {
+        (reason, stack) => {
           this.failure = reason;
           this.log.error('compute thread failed; stopping', { reason });
+          if (stack) this.log.debug('compute thread stack', { stack });
           ws.terminate();
         },
       );

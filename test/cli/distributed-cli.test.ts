@@ -29,6 +29,17 @@ describe('coordinator and worker commands', () => {
     expect(stderr).toMatch(/HTTP 401 \(bad or missing token\)/);
   });
 
+  it('a worker whose compute thread cannot go on (no dataset where it looks) exits non-zero naming why', async () => {
+    const c = await cluster.coordinator(baseConfig({ trainSamples: 256, maxSteps: 1 }));
+    const missing = join(tmpdir(), 'meshgrad-no-such-data-dir');
+    const worker = runCli(['worker', '--connect', c.url, '--token', TOKEN, '--data-dir', missing, '--log-level', 'warn']);
+    void c.run().catch(() => {}); // waits for a worker that can compute; closed by afterEach
+    const { code, stderr } = await worker;
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/compute thread failed/);
+    expect(stderr).toContain(missing);
+  });
+
   it('a worker rejects a URL that is not ws://', async () => {
     const { code, stderr } = await runCli(['worker', '--connect', 'http://x']);
     expect(code).not.toBe(0);
