@@ -44,7 +44,7 @@ import { silentLogger } from '../shared/util/log.js';
 import { packageRoot } from '../shared/util/paths.js';
 import { Rng } from '../shared/util/random.js';
 import { checkLossDecrease, MLP_BATCH_SIZE, MLP_LR, MLP_SEED, STEP0_LOSS_TOLERANCE } from './mlp-step.js';
-import { timeMs, timingStats, type TimingStats } from './report.js';
+import { timeMs, timingStats, type TimingStats, type TrainingRunStats } from './report.js';
 
 /** What the communication figure contains; printed under the table and repeated in docs/benchmarks.md. */
 export const COMMUNICATION_NOTE =
@@ -75,21 +75,9 @@ export function benchTrainConfig(maxSteps: number): TrainConfig {
   };
 }
 
-export interface RunResult {
+/** `timing` is the interval between consecutive step events; samples/s is global batch / its mean. */
+export interface RunResult extends TrainingRunStats {
   readonly run: 'train' | 'local';
-  readonly description: string;
-  readonly warmupSteps: number;
-  /** The interval between consecutive step events over the timed steps. */
-  readonly timing: TimingStats;
-  /** Global batch / mean step interval. */
-  readonly samplesPerSecond: number;
-  /** Loss of the first (warm-up) step: the same weights and batch in both runs. */
-  readonly initialLoss: number;
-  /** Losses of the timed steps, in order. */
-  readonly losses: readonly number[];
-  readonly firstLoss: number;
-  readonly lastLoss: number;
-  readonly lossCheck: { readonly passed: boolean; readonly detail: string };
 }
 
 export interface StepBreakdown {

@@ -37,7 +37,7 @@ import { computeGradients } from '../shared/train/classify.js';
 import { attachGrads, detachGrads, paramSlots } from '../shared/train/params.js';
 import { Rng } from '../shared/util/random.js';
 import { MESHGRAD_ENGINES, openMeshgradEngine, type MeshgradEngine, type MeshgradEngineId } from './backends.js';
-import { mean, timingStats, type TimingStats } from './report.js';
+import { mean, timingStats, type TrainingRunStats } from './report.js';
 
 // ---------------------------------------------------------------------------------------------
 // TensorFlow.js backends
@@ -291,20 +291,8 @@ export async function createTfjsStep(data: MlpBenchData, backend: TfjsBackendNam
 // The suite
 // ---------------------------------------------------------------------------------------------
 
-export interface EngineResult {
+export interface EngineResult extends TrainingRunStats {
   readonly engine: EngineId;
-  readonly description: string;
-  readonly warmupSteps: number;
-  readonly timing: TimingStats;
-  /** Training samples per second over the timed steps (batch size / mean step time). */
-  readonly samplesPerSecond: number;
-  /** Loss of the very first (warm-up) step: same weights and batch for every engine. */
-  readonly initialLoss: number;
-  /** Losses of the timed steps, in order. */
-  readonly losses: readonly number[];
-  readonly firstLoss: number;
-  readonly lastLoss: number;
-  readonly lossCheck: { readonly passed: boolean; readonly detail: string };
   /** tfjs: live tensors after the warm-up and after the timed steps (equal: no leak). */
   readonly liveTensors: { readonly before: number; readonly after: number } | null;
   /** meshgrad on wasm: the heap after the warm-up and after the timed steps (no growth: no leak). */

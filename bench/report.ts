@@ -16,6 +16,24 @@ export interface TimingStats {
   readonly maxMs: number;
 }
 
+/** What every training-step benchmark reports about one timed run (engine or topology). */
+export interface TrainingRunStats {
+  readonly description: string;
+  readonly warmupSteps: number;
+  /** Step times (or intervals between step events) over the timed steps. */
+  readonly timing: TimingStats;
+  /** Training samples per second over the timed steps (batch size / mean step time). */
+  readonly samplesPerSecond: number;
+  /** Loss of the very first (warm-up) step: the same weights and batch in every run compared. */
+  readonly initialLoss: number;
+  /** Losses of the timed steps, in order. */
+  readonly losses: readonly number[];
+  readonly firstLoss: number;
+  readonly lastLoss: number;
+  /** Whether the loss went down over the timed steps, and how that was judged. */
+  readonly lossCheck: { readonly passed: boolean; readonly detail: string };
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);

@@ -28,13 +28,11 @@ export class Replica {
   private readonly buffers = { x: new Float32Array(0), y: new Int32Array(0) };
   version: number;
   readonly specJson: string;
-  readonly modelName: string;
   private readonly contextLength: number | undefined;
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
     this.specJson = JSON.stringify(spec);
-    this.modelName = spec.name;
     // Initial values are replaced by the coordinator's right away; the seed only drives dropout.
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);

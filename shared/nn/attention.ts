@@ -21,7 +21,7 @@ import type { DType } from '../tensor/dtype.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
-import { normalTensor, xavierUniform } from './init.js';
+import { checkedStd, normalTensor, xavierUniform } from './init.js';
 import { GELU, Linear, Sequential } from './layers.js';
 import { Module } from './module.js';
 
@@ -367,8 +367,7 @@ export class PositionalEmbedding extends Module {
     super();
     checkPositiveInt('PositionalEmbedding', 'maxLen', maxLen);
     checkPositiveInt('PositionalEmbedding', 'dim', dim);
-    const std = options.std ?? 0.02;
-    if (!(std >= 0 && Number.isFinite(std))) throw new RangeError(`PositionalEmbedding: std must be a finite number >= 0, got ${std}`);
+    const std = checkedStd('PositionalEmbedding', options.std ?? 0.02);
     const w = normalTensor([maxLen, dim], std, rng);
     this.weight = this.registerParameter('weight', options.dtype === 'float64' ? tensor(Float64Array.from(w.dataSync()), w.shape) : w);
   }

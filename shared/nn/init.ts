@@ -36,6 +36,12 @@ export function uniformTensor(shape: Shape, bound: number, rng: Rng): Tensor {
   return tensor(a, shape);
 }
 
+/** `std` for a normal initialisation, checked (finite, >= 0); errors name `layer`. */
+export function checkedStd(layer: string, std: number): number {
+  if (!(std >= 0 && Number.isFinite(std))) throw new RangeError(`${layer}: std must be a finite number >= 0, got ${std}`);
+  return std;
+}
+
 export function normalTensor(shape: Shape, std: number, rng: Rng): Tensor {
   const a = new Float32Array(shapeSize(shape));
   for (let i = 0; i < a.length; i++) a[i] = std * rng.normal();

@@ -20,7 +20,7 @@ import type { DType } from '../tensor/dtype.js';
 import { formatShape, shapeSize, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
-import { normalTensor, uniformTensor } from './init.js';
+import { checkedStd, normalTensor, uniformTensor } from './init.js';
 import { Module } from './module.js';
 
 /**
@@ -57,8 +57,7 @@ export class Embedding extends Module {
     super();
     checkPositiveInt('Embedding', 'numEmbeddings', numEmbeddings);
     checkPositiveInt('Embedding', 'embeddingDim', embeddingDim);
-    const std = options.std ?? 1;
-    if (!(std >= 0 && Number.isFinite(std))) throw new RangeError(`Embedding: std must be a finite number >= 0, got ${std}`);
+    const std = checkedStd('Embedding', options.std ?? 1);
     this.weight = this.registerParameter('weight', withDType(normalTensor([numEmbeddings, embeddingDim], std, rng), options.dtype ?? 'float32'));
   }
 
