@@ -93,6 +93,8 @@ export class Coordinator {
   /** When the current round's first and last contributions were accepted (straggler wait). */
   private acceptedAt: { first: number; last: number } | null = null;
   private lastDeadlineCheck = 0;
+  /** The last step's gradient norm before clipping, when --clip-norm clipped it (else null). */
+  private clippedFrom: number | null = null;
   /** Early stopping on the validation loss (its memory is not checkpointed: a resumed run starts it afresh). */
   private readonly stopper: EarlyStopping | null;
   private finished = false;
@@ -142,6 +144,9 @@ export class Coordinator {
     this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
     metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer });
     metrics.learningRate.set(config.lr);
+    // The slots' grads hold the last averaged gradient until the next step's sum (optimizers
+    // never write to them); with --clip-norm they are clipped in place, so the pre-clip norm is kept.
+    metrics.setGradientNorm(() => (this.cursor.step === 0 ? NaN : this.clippedFrom ?? gradNorm(this.slots)));
     metrics.setWorkerCounts(() => ({ active: this.activeWorkers.length, joining: Math.max(0, (this.transport?.connectionCount ?? 0) - this.workers.size) }));
   }
 
@@ -506,8 +511,9 @@ export class Coordinator {
           const updateStart = performance.now();
           sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
           if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions);
-          // The norm before clipping, for the metrics (clipping computes it anyway).
-          const norm = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : gradNorm(this.slots);
+          // Clipping computes the norm before clipping anyway: keep it for the metrics. Without
+          // clipping the gradient stays as summed, and a scrape computes its norm (not every step).
+          this.clippedFrom = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : null;
           this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
           this.optimizer.step();
           const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
@@ -530,7 +536,7 @@ export class Coordinator {
           windowSamples += indices.length;
           const now = performance.now();
           const timing = { stepMs: now - stepStart, slowestComputeMs: Math.max(...contributions.map((x) => x.computeMs)), updateMs };
-          this.recordStep(round, { seconds: timing.stepMs / 1000, samples: indices.length, loss, accuracy: correct / (indices.length * (this.train.labelsPerSample ?? 1)), norm });
+          this.recordStep(round, { seconds: timing.stepMs / 1000, samples: indices.length, loss, accuracy: correct / (indices.length * (this.train.labelsPerSample ?? 1)) });
           this.reporter.step({
             epoch,
             step: this.cursor.step,
@@ -607,7 +613,7 @@ export class Coordinator {
     return r;
   }
 
-  private recordStep(round: StepRound, s: { seconds: number; samples: number; loss: number; accuracy: number; norm: number }): void {
+  private recordStep(round: StepRound, s: { seconds: number; samples: number; loss: number; accuracy: number }): void {
     const m = this.metrics;
     m.steps.inc();
     m.samples.inc(s.samples);
@@ -618,7 +624,6 @@ export class Coordinator {
     m.loss.set({ split: 'train' }, s.loss);
     m.accuracy.set({ split: 'train' }, s.accuracy);
     m.learningRate.set(this.optimizer.lr);
-    m.gradientNorm.set(s.norm);
   }
 
   /** Closes the server and every connection; safe to call twice. */

@@ -46,12 +46,15 @@ export interface CoordinatorMetrics {
   refused(reason: ConnectionRefusal): void;
   /** Called at every scrape for meshgrad_workers{state}. */
   setWorkerCounts(counts: () => Readonly<Record<WorkerGaugeState, number>>): void;
+  /** Called at every scrape for meshgrad_gradient_norm (a full pass over the gradient: not per step). */
+  setGradientNorm(norm: () => number): void;
 }
 
 export function createCoordinatorMetrics(registry: Registry = new Registry()): CoordinatorMetrics {
   const registers = [registry];
   const common = createCommonMetrics(registry, 'coordinator');
   let counts: () => Readonly<Record<WorkerGaugeState, number>> = () => ({ active: 0, joining: 0 });
+  let norm: () => number = () => NaN;
   const workers = new Gauge({
     name: 'meshgrad_workers',
     help: 'Worker connections by state: active (joined, part of the run) or joining (connected, not yet joined).',
@@ -84,7 +87,14 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
     loss: new Gauge({ name: 'meshgrad_loss', help: "Loss per label: train is the last step's mean batch loss; validation and test are set at each evaluation.", labelNames: ['split'] as const, registers }),
     accuracy: new Gauge({ name: 'meshgrad_accuracy_ratio', help: "Accuracy (0..1): train is the last step's batch; validation and test are set at each evaluation.", labelNames: ['split'] as const, registers }),
     learningRate: new Gauge({ name: 'meshgrad_learning_rate', help: 'Learning rate used by the last optimizer step.', registers }),
-    gradientNorm: new Gauge({ name: 'meshgrad_gradient_norm', help: 'Global L2 norm of the last averaged gradient, before clipping.', registers }),
+    gradientNorm: new Gauge({
+      name: 'meshgrad_gradient_norm',
+      help: 'Global L2 norm of the last averaged gradient, before clipping.',
+      registers,
+      collect() {
+        this.set(norm());
+      },
+    }),
     checkpointDuration: new Histogram({ name: 'meshgrad_checkpoint_duration_seconds', help: 'Time to write a checkpoint (serialise, fsync, rename).', buckets: SECONDS_BUCKETS, registers }),
     checkpointSize: new Gauge({ name: 'meshgrad_checkpoint_size_bytes', help: 'Size of the last checkpoint written.', registers }),
     checkpointLastTimestamp: new Gauge({ name: 'meshgrad_checkpoint_last_timestamp_seconds', help: 'Unix time at which the last checkpoint was written.', registers }),
@@ -96,6 +106,9 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
     refused: (reason) => rejectedConnections.inc({ reason }),
     setWorkerCounts(fn) {
       counts = fn;
+    },
+    setGradientNorm(fn) {
+      norm = fn;
     },
   };
 }
