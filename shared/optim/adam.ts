@@ -131,15 +131,16 @@ abstract class AdamBase implements Optimizer {
       const bias2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
       const l2 = this.decoupled ? 0 : weightDecay;
       const shrinkBy = this.decoupled ? 1 - lr * weightDecay : 1;
-      if (this.ops?.adam(p, g, state.expAvg, state.expAvgSq, { beta1, beta2, eps, l2, shrink: shrinkBy, stepSize, bias2Sqrt })) return;
+      const a1 = 1 - beta1;
+      const a2 = 1 - beta2;
+      const args = { beta1, beta2, oneMinusBeta1: a1, oneMinusBeta2: a2, eps, l2, shrink: shrinkBy, stepSize, bias2Sqrt };
+      if (this.ops?.adam(p, g, state.expAvg, state.expAvgSq, args)) return;
       if (this.decoupled && weightDecay !== 0) {
         const shrink = 1 - lr * weightDecay;
         for (let i = 0; i < n; i++) p[i] *= shrink;
       }
       const m = state.expAvg;
       const v = state.expAvgSq;
-      const a1 = 1 - beta1;
-      const a2 = 1 - beta2;
       for (let i = 0; i < n; i++) {
         const gi = g[i] + l2 * p[i];
         // Round to float32 explicitly: the update must use exactly the stored moments (an

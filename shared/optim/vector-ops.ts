@@ -5,9 +5,17 @@
  * given, the optimizers run their plain TypeScript loops (the reference).
  */
 
+/**
+ * The scalars of one Adam update, all float64 (a kernel must not round them to float32: 1 − β2 in
+ * float32 is 1.3e-5 off, relatively, for β2 = 0.999). A kernel is expected to reproduce the
+ * reference loop in shared/optim/adam.ts bit for bit.
+ */
 export interface AdamArgs {
   readonly beta1: number;
   readonly beta2: number;
+  /** 1 − beta1 and 1 − beta2, computed once in float64 as the reference loop uses them. */
+  readonly oneMinusBeta1: number;
+  readonly oneMinusBeta2: number;
   readonly eps: number;
   /** Coupled L2 weight decay added to the gradient (Adam); 0 for AdamW. */
   readonly l2: number;

@@ -2,6 +2,16 @@
  * The layout of the fork-join pool's control block, a SharedArrayBuffer of 32-bit words read by the
  * main thread and every pool thread. One task is in flight at a time; each thread reads the shared
  * arguments and its own slice (column range and scratch) and runs the kernel on it.
+ *
+ * The handshake (pool.ts issues, thread.ts answers):
+ *   - the pool writes the arguments, `opcode`, `pending = threads − 1`, then increments
+ *     `generation` and notifies it;
+ *   - a thread sleeps until `generation` differs from the last one it ran (a wake-up alone is not a
+ *     task: a notify can arrive late, after the thread already ran that generation), writes the
+ *     generation to its `started` word, runs its slice, writes it to its `finished` word, and
+ *     decrements `pending`; the one that brings it to 0 notifies `pending`;
+ *   - the pool waits, in bounded sleeps, until `pending` is 0.
+ * The per-thread words exist so that a stalled fork-join can say what it is waiting for.
  */
 
 export const CTL = {
@@ -15,7 +25,12 @@ export const CTL = {
   slices: 32,
 } as const;
 
-export const SLICE = 4;
+/** Words per thread: j0, j1, scratch, started generation, finished generation, state. */
+export const SLICE = 8;
+export const SLOT = { j0: 0, j1: 1, scratch: 2, started: 3, finished: 4, state: 5 } as const;
+/** A pool thread's `state` word. */
+export const THREAD_STATE = { starting: 0, idle: 1, running: 2, exited: 3 } as const;
+
 export const MAX_THREADS = 64;
 export const CONTROL_WORDS = CTL.slices + SLICE * MAX_THREADS;
 

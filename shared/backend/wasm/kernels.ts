@@ -27,7 +27,7 @@ export interface KernelExports {
   /** maxPool(x, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, grad (0: forward), out). */
   maxPool: Kernel;
   sumSources(out: number, srcs: number, count: number, n: number): void;
-  /** adam(p, g, m, v, n, beta1, beta2, eps, l2, shrink, stepSize, bias2Sqrt). */
+  /** adam(p, g, m, v, n, beta1, beta2, 1 − beta1, 1 − beta2, eps, l2, shrink, stepSize, bias2Sqrt), the scalars float64. */
   adam: Kernel;
 }
 
@@ -89,6 +89,6 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     col2im: fn('col2im', 16),
     maxPool: fn('maxPool', 16),
     sumSources: fn('sumSources', 4),
-    adam: fn('adam', 12),
+    adam: fn('adam', 14),
   };
 }

@@ -45,6 +45,10 @@ export interface WasmBackendOptions {
   /** Force a kernel build (tests and benchmarks); default: relaxed SIMD if the runtime has it. */
   readonly flavour?: KernelFlavour;
   readonly initialBytes?: number;
+  /** Products with fewer multiply-adds run on one thread (default 2^18; tests force forks with 0). */
+  readonly parallelMinMacs?: number;
+  /** The least time a fork-join waits for its pool threads before failing (default 10 s). */
+  readonly stallAfterMs?: number;
 }
 
 export class WasmBackend implements Backend {
@@ -55,7 +59,13 @@ export class WasmBackend implements Backend {
   private readonly owners = new WeakMap<Float32Array, WasmBuffer>();
   private readonly finalizer = new FinalizationRegistry<{ ptr: number; size: number }>((b) => this.heap.release(b.ptr, b.size));
 
-  private constructor(heap: WasmHeap, kernels: KernelExports, private readonly pool: ThreadPool | null, readonly flavour: KernelFlavour) {
+  private constructor(
+    heap: WasmHeap,
+    kernels: KernelExports,
+    private readonly pool: ThreadPool | null,
+    readonly flavour: KernelFlavour,
+    private readonly parallelMinMacs: number,
+  ) {
     this.heap = heap;
     this.kernels = kernels;
   }
@@ -65,8 +75,8 @@ export class WasmBackend implements Backend {
     const { module, flavour } = kernelModule(options.flavour);
     const kernels = instantiateKernels(module, heap.memory);
     const threads = options.threads ?? 1;
-    const pool = threads > 1 ? await ThreadPool.start(threads, module, heap.memory) : null;
-    return new WasmBackend(heap, kernels, pool, flavour);
+    const pool = threads > 1 ? await ThreadPool.start(threads, module, heap.memory, { stallAfterMs: options.stallAfterMs }) : null;
+    return new WasmBackend(heap, kernels, pool, flavour, options.parallelMinMacs ?? PARALLEL_MIN_MACS);
   }
 
   get threads(): number {
@@ -248,10 +258,21 @@ export class WasmBackend implements Backend {
     return buffer;
   }
 
-  /** C = op(A)·op(B) for one matrix, split by columns across the pool when it is large enough. */
+  /** The fork-join pool, for tests and diagnostics (null with one thread). */
+  get threadPool(): ThreadPool | null {
+    return this.pool;
+  }
+
+  /**
+   * C = op(A)·op(B) for one matrix, split by columns across the pool when it is large enough. Each
+   * thread gets whole 8-column panels, and every element's sum over k runs in the same order on any
+   * thread, so the result is bit-identical for every thread count.
+   */
   private gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
-    const threads = this.pool && m * n * k >= PARALLEL_MIN_MACS && n >= 2 * NR ? Math.min(this.pool.threads, Math.floor(n / NR)) : 1;
-    const per = Math.ceil(n / threads / NR) * NR;
+    if (m === 0 || n === 0) return;
+    const panels = Math.ceil(n / NR);
+    const threads = this.pool && m * n * k >= this.parallelMinMacs ? Math.min(this.pool.threads, panels) : 1;
+    const per = Math.ceil(panels / threads) * NR;
     const ranges: Array<[number, number]> = [];
     for (let j0 = 0; j0 < n; j0 += per) ranges.push([j0, Math.min(n, j0 + per)]);
     const scratch = ranges.map(([j0, j1]) => this.heap.alloc(this.kernels.gemmScratchBytes(j1 - j0)));
@@ -365,7 +386,7 @@ export class WasmBackend implements Backend {
       adam: (p, g, m, v, h) => {
         const ptrs = [p, g, m, v].map((x) => this.addressOf(x));
         if (ptrs.some((x) => x === null)) return false;
-        this.kernels.adam(ptrs[0]!, ptrs[1]!, ptrs[2]!, ptrs[3]!, p.length, h.beta1, h.beta2, h.eps, h.l2, h.shrink, h.stepSize, h.bias2Sqrt);
+        this.kernels.adam(ptrs[0]!, ptrs[1]!, ptrs[2]!, ptrs[3]!, p.length, h.beta1, h.beta2, h.oneMinusBeta1, h.oneMinusBeta2, h.eps, h.l2, h.shrink, h.stepSize, h.bias2Sqrt);
         return true;
       },
       sum: (out, parts) => {
