@@ -37,9 +37,9 @@ export function metricsEndpoint(flags: MetricsFlags): MetricsEndpoint | null {
 }
 
 /** Starts the endpoint (or nothing, when disabled) and logs the port it bound. */
-export async function serveMetrics(endpoint: MetricsEndpoint | null, registry: Registry, log: Logger, ready?: () => boolean): Promise<MetricsServer | null> {
+export async function serveMetrics(endpoint: MetricsEndpoint | null, registry: Registry, log: Logger, ready?: () => boolean, unhealthy?: () => string | null): Promise<MetricsServer | null> {
   if (!endpoint) return null;
-  const server = await MetricsServer.listen({ ...endpoint, registry, ready });
+  const server = await MetricsServer.listen({ ...endpoint, registry, ready, unhealthy });
   log.info('metrics listening', { url: `${server.url}/metrics`, host: endpoint.host, port: server.port });
   return server;
 }

@@ -19,6 +19,7 @@ interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   backoffMax: number;
   giveUpAfter?: number;
   maxPayloadMb: number;
+  computeTimeout: number;
   logLevel: LogLevel;
 }
 
@@ -47,6 +48,14 @@ export function workerCommand(interactive: boolean): Command {
     .addOption(env(new Option('--backoff-max <seconds>', 'longest wait between reconnection attempts').argParser(positiveFloat).default(10), 'BACKOFF_MAX'))
     .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
     .addOption(env(new Option('--max-payload-mb <n>', 'largest message accepted from the coordinator, in MiB').argParser(positiveInt).default(1024), 'MAX_PAYLOAD_MB'))
+    .addOption(
+      env(
+        new Option('--compute-timeout <seconds>', 'treat the compute thread as stuck when it answers nothing for this long (at least 10x the longest shard so far); a stuck worker fails /healthz, tells the coordinator and exits 1')
+          .argParser(positiveFloat)
+          .default(60),
+        'COMPUTE_TIMEOUT',
+      ),
+    )
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
   addMetricsOptions(addBackendOptions(cmd), WORKER_METRICS_PORT, '/metrics and /healthz');
   cmd.action(async (flags: WorkerFlags) => {
@@ -54,9 +63,10 @@ export function workerCommand(interactive: boolean): Command {
     const token = resolveToken(flags) ?? null;
     const log = createCliLogger({ role: 'worker', level: flags.logLevel, json: !interactive, base: flags.name ? { worker: flags.name } : undefined });
     const registry = new Registry();
-    const server = await serveMetrics(metricsEndpoint(flags), registry, log);
+    const worker = createWorker(flags, url, token, log, registry);
+    const server = await serveMetrics(metricsEndpoint(flags), registry, log, undefined, () => worker.health());
     try {
-      await runWorker(flags, url, token, log, registry);
+      await runWorker(worker, log);
     } finally {
       await server?.close();
     }
@@ -64,7 +74,7 @@ export function workerCommand(interactive: boolean): Command {
   return cmd;
 }
 
-async function runWorker(flags: WorkerFlags, url: string, token: string | null, log: Logger, registry: Registry): Promise<void> {
+function createWorker(flags: WorkerFlags, url: string, token: string | null, log: Logger, registry: Registry): MeshWorker {
   const config: WorkerConfig = {
     url,
     token,
@@ -78,8 +88,13 @@ async function runWorker(flags: WorkerFlags, url: string, token: string | null, 
     backoffMaxMs: flags.backoffMax * 1000,
     giveUpAfterMs: flags.giveUpAfter === undefined ? undefined : flags.giveUpAfter * 1000,
     maxPayload: flags.maxPayloadMb * 1024 * 1024,
+    computeStallMs: flags.computeTimeout * 1000,
+    failpoint: process.env.MESHGRAD_FAILPOINT || undefined,
   };
-  const worker = new MeshWorker(config, log, createWorkerMetrics(registry));
+  return new MeshWorker(config, log, createWorkerMetrics(registry));
+}
+
+async function runWorker(worker: MeshWorker, log: Logger): Promise<void> {
   const stop = (): void => worker.stop();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -2,6 +2,12 @@
  * The network thread's handle on the compute thread: starts dist/worker/compute-thread.js with
  * the backend settings, forwards requests, and hands replies to one listener. A thread that dies
  * or reports a failure is reported once through `onFailure`.
+ *
+ * A watchdog covers the thread that neither answers nor dies (a wait without end, an endless
+ * loop): every request gets exactly one reply, and when requests are outstanding and none has been
+ * answered for the stall limit — `stallAfterMs`, or 10 times the longest task seen so far if that
+ * is longer, so a model whose shards are slow is not mistaken for a stuck one — the thread is
+ * reported stuck and terminated.
  */
 
 import { join } from 'node:path';
@@ -9,7 +15,14 @@ import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../shared/util/paths.js';
 import type { ComputeThreadOptions, FromCompute, ToCompute } from './compute-messages.js';
 
-type Reply = Exclude<FromCompute, { kind: 'started' } | { kind: 'failed' }>;
+type Reply = Exclude<FromCompute, { kind: 'started' } | { kind: 'failed' } | { kind: 'loaded' }>;
+
+export interface ComputeWatchdogOptions {
+  /** The least time outstanding requests may go unanswered before the thread counts as stuck. */
+  readonly stallAfterMs: number;
+  /** How often the watchdog looks (default: a tenth of the limit, at most 1 s). */
+  readonly checkEveryMs?: number;
+}
 
 export class ComputeThread {
   private failed = false;
@@ -17,12 +30,23 @@ export class ComputeThread {
   private exited = false;
   private onReply: (m: Reply) => void = () => {};
   private onFailure: (reason: string, stack?: string) => void = () => {};
+  /** Requests posted and not yet answered. */
+  private outstanding = 0;
+  /** When the thread last made progress: its last reply, or the post that made it busy. */
+  private lastProgress = 0;
+  private longestTaskMs = 0;
+  private readonly watchdog: NodeJS.Timeout;
 
-  private constructor(private readonly worker: Worker, readonly backend: string) {
+  private constructor(private readonly worker: Worker, readonly backend: string, private readonly limits: ComputeWatchdogOptions) {
     worker.on('message', (m: FromCompute) => {
       if (m.kind === 'failed') this.fail(`compute thread failed: ${m.message}`, m.stack);
-      else if (m.kind !== 'started') this.onReply(m);
+      else if (m.kind !== 'started') {
+        this.progress();
+        if (m.kind !== 'loaded') this.onReply(m);
+      }
     });
+    this.watchdog = setInterval(() => this.check(), limits.checkEveryMs ?? Math.min(1000, limits.stallAfterMs / 10));
+    this.watchdog.unref();
     worker.on('error', (err) => this.fail(`compute thread crashed: ${err.message}`, err.stack));
     worker.on('exit', (code) => {
       this.exited = true;
@@ -31,7 +55,8 @@ export class ComputeThread {
   }
 
   /** Starts the thread and waits until its backend is ready. */
-  static async start(options: ComputeThreadOptions): Promise<ComputeThread> {
+  static async start(options: ComputeThreadOptions, watchdog: ComputeWatchdogOptions = { stallAfterMs: 60_000 }): Promise<ComputeThread> {
+    if (!(watchdog.stallAfterMs > 0)) throw new RangeError(`the compute stall limit must be positive, got ${watchdog.stallAfterMs} ms`);
     const entry = join(packageRoot(), 'dist', 'worker', 'compute-thread.js');
     const worker = new Worker(entry, { workerData: options });
     const backend = await new Promise<string>((resolve, reject) => {
@@ -55,7 +80,7 @@ export class ComputeThread {
       worker.on('message', onMessage);
       worker.on('error', onError);
     });
-    return new ComputeThread(worker, backend);
+    return new ComputeThread(worker, backend, watchdog);
   }
 
   /** `onFailure` gets a one-line reason and, where there is one, the stack (for a debug log). */
@@ -65,13 +90,40 @@ export class ComputeThread {
   }
 
   post(m: Exclude<ToCompute, { kind: 'close' }>): void {
-    if (!this.failed && !this.closing) this.worker.postMessage(m);
+    if (this.failed || this.closing) return;
+    if (this.outstanding++ === 0) this.lastProgress = performance.now();
+    this.worker.postMessage(m);
+  }
+
+  /** The time the watchdog allows outstanding requests to go unanswered. */
+  get stallLimitMs(): number {
+    return Math.max(this.limits.stallAfterMs, 10 * this.longestTaskMs);
+  }
+
+  private progress(): void {
+    const now = performance.now();
+    if (this.outstanding > 0) {
+      this.longestTaskMs = Math.max(this.longestTaskMs, now - this.lastProgress);
+      this.outstanding--;
+    }
+    this.lastProgress = now;
+  }
+
+  private check(): void {
+    if (this.failed || this.closing || this.outstanding === 0) return;
+    const silentMs = performance.now() - this.lastProgress;
+    if (silentMs < this.stallLimitMs) return;
+    this.fail(
+      `compute thread stuck: no answer for ${(silentMs / 1000).toFixed(1)} s with ${this.outstanding} request${this.outstanding > 1 ? 's' : ''} waiting (limit ${(this.stallLimitMs / 1000).toFixed(1)} s; longest task so far ${(this.longestTaskMs / 1000).toFixed(2)} s)`,
+    );
+    void this.worker.terminate();
   }
 
   /** Lets the thread release its backend, then waits for it to exit. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.watchdog);
     if (this.exited) return; // it died already ('exit' will not come again)
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     if (this.failed) await this.worker.terminate();
@@ -84,6 +136,7 @@ export class ComputeThread {
   private fail(reason: string, stack?: string): void {
     if (this.failed) return;
     this.failed = true;
+    clearInterval(this.watchdog);
     this.onFailure(reason, stack);
   }
 }

@@ -15,6 +15,8 @@ export interface ComputeThreadOptions {
   readonly backend: BackendName;
   readonly threads?: number;
   readonly dataDir?: string;
+  /** Fault injection for tests (MESHGRAD_FAILPOINT, see compute-thread.ts); absent in real runs. */
+  readonly failpoint?: string;
 }
 
 export type ToCompute =
@@ -26,6 +28,8 @@ export type ToCompute =
 export type FromCompute =
   | { readonly kind: 'started'; readonly backend: string }
   | { readonly kind: 'joined'; readonly session: number; readonly parameterCount: number }
+  /** A `params` message was applied (every request gets exactly one reply: the watchdog counts them). */
+  | { readonly kind: 'loaded'; readonly session: number }
   /** An encoded `gradients` frame (its buffer transferred, not copied) and where the time went. */
   | { readonly kind: 'gradients'; readonly session: number; readonly step: number; readonly frame: Uint8Array; readonly report: ShardReport }
   /** A message the replica refused (a protocol error to report back to the coordinator). */

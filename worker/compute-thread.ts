@@ -2,7 +2,12 @@
  * The compute thread's entry point (run as dist/worker/compute-thread.js): installs the backend,
  * keeps the model replica, and answers each assignment with an encoded gradients frame. Messages
  * are handled strictly in arrival order, so a `params` that precedes an `assign` on the socket
- * also precedes it here.
+ * also precedes it here, and each gets exactly one reply (the network thread's watchdog counts
+ * them: compute-client.ts).
+ *
+ * Fault injection: MESHGRAD_FAILPOINT=compute-stall-after:N makes this thread block for good
+ * (Atomics.wait with no timeout, as a lost wake-up would) when assignment N+1 arrives. Tests use
+ * it to check that a stuck compute thread is reported instead of rejoining forever.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -17,6 +22,15 @@ if (!port) throw new Error('worker/compute-thread.js runs as a worker thread onl
 const options = workerData as ComputeThreadOptions;
 const active = await configureBackend({ backend: options.backend, threads: options.threads });
 let replica: Replica | null = null;
+const stallAfter = parseFailpoint(options.failpoint);
+let assignments = 0;
+
+function parseFailpoint(spec: string | undefined): number | null {
+  if (!spec) return null;
+  const m = /^compute-stall-after:(\d+)$/.exec(spec);
+  if (!m) throw new Error(`MESHGRAD_FAILPOINT must be compute-stall-after:N, got '${spec}'`);
+  return Number(m[1]);
+}
 
 const reply = (m: FromCompute, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
@@ -32,9 +46,11 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
     case 'params':
       if (!replica) throw new ProtocolError('UNEXPECTED', 'parameters before welcome');
       replica.load(m.params.params, m.params.version, m.params.buffers);
+      reply({ kind: 'loaded', session: m.session });
       return;
     case 'assign': {
       if (!replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
+      if (stallAfter !== null && assignments++ >= stallAfter) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
       let frame: Uint8Array | null = null;
       const report = replica.compute(m.assign, (g) => {
         // The encoder's buffer may be shared with later frames: copy into one we can hand over.

@@ -37,6 +37,14 @@ export interface WorkerConfig {
   readonly giveUpAfterMs?: number;
   /** Largest frame accepted from the coordinator. */
   readonly maxPayload: number;
+  /**
+   * The least time the compute thread may leave requests unanswered before the worker counts it
+   * as stuck (default 60 s; the limit grows to 10× the longest shard seen). A stuck worker fails
+   * /healthz, tells the coordinator, and exits non-zero instead of rejoining.
+   */
+  readonly computeStallMs?: number;
+  /** Test-only fault injection handed to the compute thread (MESHGRAD_FAILPOINT). */
+  readonly failpoint?: string;
 }
 
 export type WorkerOutcome =
@@ -84,14 +92,37 @@ export class MeshWorker {
     return this.steps;
   }
 
+  /** Leaves the run: tells the coordinator (leave, reason shutdown), then closes the connection. */
   stop(): void {
     this.stopped = true;
-    this.socket?.close(1000, 'worker stopping');
+    this.leave('worker stopping', 1000);
     this.wake?.();
   }
 
+  /** Null while the worker can work; else why not (served as a failing /healthz). */
+  health(): string | null {
+    return this.failure;
+  }
+
+  /** Sends `leave` (so the coordinator counts a leave, not a failure) and closes the socket. */
+  private leave(message: string, code: number): void {
+    const ws = this.socket;
+    if (!ws) return;
+    if (ws.readyState === ws.OPEN) {
+      const frame = encodeMessage({ type: 'leave', reason: 'shutdown', message });
+      ws.send(frame, { binary: true });
+      this.metrics.common.wire.sent('leave', frame.byteLength);
+    }
+    ws.close(code, message.slice(0, 120));
+    // A peer that never answers the close handshake must not hold the worker.
+    setTimeout(() => ws.terminate(), 2000).unref();
+  }
+
   async run(): Promise<WorkerOutcome> {
-    this.compute = await ComputeThread.start({ backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir });
+    this.compute = await ComputeThread.start(
+      { backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir, failpoint: this.config.failpoint },
+      { stallAfterMs: this.config.computeStallMs ?? 60_000 },
+    );
     this.log.debug('compute thread started', { backend: this.compute.backend });
     try {
       return await this.loop();
@@ -194,7 +225,8 @@ export class MeshWorker {
           this.failure = reason;
           this.log.error('compute thread failed; stopping', { reason });
           if (stack) this.log.debug('compute thread stack', { stack });
-          ws.terminate();
+          this.leave(`worker failed: ${reason}`, 1011);
+          this.wake?.();
         },
       );
       // A coordinator that stops talking (half-open TCP, a frozen host) is treated as gone.

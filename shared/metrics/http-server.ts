@@ -1,6 +1,7 @@
 /**
  * The small HTTP server both roles run beside their real work: `/metrics` (Prometheus text from
- * one injected registry), `/healthz` (the process is alive; depends on nothing else) and, where
+ * one injected registry), `/healthz` (the process can do its work: 200, or 503 with the reason
+ * where the role reports one, e.g. a worker whose compute thread is stuck) and, where
  * the role has a notion of readiness, `/readyz` (200 when ready, 503 otherwise). Every other path
  * is answered 404. Plain node:http, GET and HEAD only.
  */
@@ -16,6 +17,8 @@ export interface MetricsServerOptions {
   readonly registry: Registry;
   /** Answers /readyz; without it /readyz is 404 like any unknown path. */
   readonly ready?: () => boolean;
+  /** Null while healthy, else the reason /healthz answers 503 with; without it /healthz is 200. */
+  readonly unhealthy?: () => string | null;
 }
 
 function reply(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
@@ -64,7 +67,10 @@ export class MetricsServer {
     }
     try {
       if (path === '/metrics') return reply(res, 200, await this.options.registry.metrics(), this.options.registry.contentType);
-      if (path === '/healthz') return reply(res, 200, 'ok\n');
+      if (path === '/healthz') {
+        const why = this.options.unhealthy?.() ?? null;
+        return why === null ? reply(res, 200, 'ok\n') : reply(res, 503, `unhealthy: ${why}\n`);
+      }
       if (path === '/readyz' && this.options.ready) return this.options.ready() ? reply(res, 200, 'ready\n') : reply(res, 503, 'not ready\n');
       return reply(res, 404, 'not found\n');
     } catch (err) {
