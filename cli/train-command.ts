@@ -29,6 +29,7 @@ export interface TrainFlags extends BackendFlags {
   seed: number;
   maxSteps?: number;
   trainSamples?: number;
+  testSamples?: number;
   valFraction: number;
   earlyStoppingPatience?: number;
   save?: string;
@@ -59,9 +60,10 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--seed <n>', 'seed of every random choice').argParser(integer).default(1), 'SEED'))
     .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(positiveInt), 'MAX_STEPS'))
     .addOption(env(new Option('--train-samples <n>', 'train on the first n training samples only').argParser(positiveInt), 'TRAIN_SAMPLES'))
+    .addOption(env(new Option('--test-samples <n>', 'evaluate on the first n test samples only (quick checks; default: all)').argParser(positiveInt), 'TEST_SAMPLES'))
     .addOption(env(new Option('--val-fraction <f>', 'hold out this fraction of the training split for validation each epoch').argParser(fraction).default(0), 'VAL_FRACTION'))
     .addOption(env(new Option('--early-stopping-patience <epochs>', 'stop when validation loss has not improved for this many epochs; keep the best parameters (needs --val-fraction)').argParser(positiveInt), 'EARLY_STOPPING_PATIENCE'))
-    .addOption(env(new Option('--save <file>', 'write the trained parameters here (safetensors)'), 'SAVE'))
+    .addOption(env(new Option('--save <file>', 'write the trained model here (parameters and buffers, safetensors)'), 'SAVE'))
     .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here'), 'SUMMARY_JSON'));
 }
 
@@ -85,6 +87,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     seed: flags.seed,
     maxSteps: flags.maxSteps,
     trainSamples: flags.trainSamples,
+    testSamples: flags.testSamples,
     valFraction: flags.valFraction,
     earlyStoppingPatience: flags.earlyStoppingPatience,
     save: flags.save,

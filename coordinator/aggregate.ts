@@ -28,10 +28,23 @@ export interface Contribution {
 /**
  * Buffers are averaged over the workers, weighted by their samples (as running statistics of the
  * whole batch would be, to first order), and written into the coordinator's own buffers.
+ * Integer buffers (`integer[j]`: BatchNorm's num_batches_tracked, int64 in checkpoints) are
+ * counters, not statistics: they take the smallest value reported. Every worker starts a step
+ * from the same buffers, so that is the step's start plus its one batch, even when a worker that
+ * computed two shards of the step (one reassigned to it) counted both; an average would then be
+ * fractional.
  */
-export function averageBuffers(targets: readonly Float32Array[], contributions: readonly Contribution[]): void {
+export function averageBuffers(targets: readonly Float32Array[], contributions: readonly Contribution[], integer: readonly boolean[] = []): void {
   const total = contributions.reduce((s, c) => s + c.samples, 0);
   targets.forEach((out, j) => {
+    if (integer[j]) {
+      for (let i = 0; i < out.length; i++) {
+        let least = Infinity;
+        for (const c of contributions) least = Math.min(least, c.buffers?.[j]?.[i] ?? out[i]);
+        if (least !== Infinity) out[i] = least;
+      }
+      return;
+    }
     for (let i = 0; i < out.length; i++) {
       let acc = 0;
       for (const c of contributions) acc += (c.samples / total) * (c.buffers?.[j]?.[i] ?? out[i]);

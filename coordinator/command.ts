@@ -56,7 +56,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
     .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
-    .addOption(env(new Option('--balance <mode>', 'split batches by measured worker throughput or evenly').choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
+    .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
 }
 

@@ -13,6 +13,8 @@ import type { Contribution } from './aggregate.js';
 export interface ParamInfo {
   readonly name: string;
   readonly shape: Shape;
+  /** A buffer PyTorch holds as int64 (num_batches_tracked): its values must be whole counts. */
+  readonly integer?: boolean;
 }
 
 function allFinite(a: Float32Array): number {
@@ -57,6 +59,10 @@ export function decodeContribution(
     const v = fromWireFloat32(t, `buffer ${i} (${b.name})`);
     const bad = allFinite(v);
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `buffer ${i} (${b.name}) has ${v[bad]} at element ${bad}`);
+    if (b.integer) {
+      const odd = v.findIndex((x) => !Number.isInteger(x) || x < 0 || x >= 2 ** 63);
+      if (odd >= 0) throw new ProtocolError('BAD_MESSAGE', `buffer ${i} (${b.name}) is a count but has ${v[odd]} at element ${odd}`);
+    }
     return v;
   });
   return { samples: msg.samples, computeMs: msg.computeMs, grads, buffers: bufferValues, loss: msg.loss, correct: msg.correct };

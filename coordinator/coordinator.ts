@@ -27,7 +27,7 @@ import { toWire } from '../shared/protocol/wire-tensor.js';
 import { backendOf, evaluateYielding, type EvalResult } from '../shared/train/classify.js';
 import { EarlyStopping } from '../shared/train/early-stopping.js';
 import type { VectorOps } from '../shared/optim/vector-ops.js';
-import { checkpointParams, paramSlots } from '../shared/train/params.js';
+import { bufferSlots, checkpointParams, paramSlots } from '../shared/train/params.js';
 import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
 import { deferred, type Deferred } from '../shared/util/deferred.js';
 import type { Logger } from '../shared/util/log.js';
@@ -39,13 +39,15 @@ import { decodeContribution, type ParamInfo } from './contribution.js';
 import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
 import { Transport, type Connection } from './transport.js';
-import { MAX_CONSECUTIVE_REJECTS, WorkerLink } from './worker-link.js';
+import { MAX_CONSECUTIVE_REJECTS, WorkerLink, type WorkerShare } from './worker-link.js';
 
 export interface CoordinatorSummary extends TrainSummary {
   /** Workers active at the end of the run. */
   readonly workers: number;
   /** Workers that joined over the whole run. */
   readonly workersJoined: number;
+  /** Every worker that joined, in joining order, with the shards and samples it computed. */
+  readonly workerShares: readonly WorkerShare[];
   readonly interrupted: boolean;
   readonly checkpoint: string | null;
 }
@@ -75,6 +77,7 @@ export class Coordinator {
   private readonly plannedSteps: number;
   private readonly workers = new Map<number, WorkerLink>();
   private workersJoined = 0;
+  private readonly workerShares: WorkerShare[] = [];
   private round: StepRound | null = null;
   private roundDone: Deferred<void> | null = null;
   private membershipChanged: Deferred<void> = deferred();
@@ -125,13 +128,14 @@ export class Coordinator {
       this.trainIndex = null;
     }
     this.stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
-    this.test = data.test;
+    this.test = firstSamples(data.test, config.testSamples);
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed), { numClasses: this.train.numClasses }).model;
     this.slots = paramSlots(this.model);
     this.vectorOps = backendOf(this.model).vectorOps?.() ?? null;
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
-    this.bufferInfo = this.model.namedBuffers().map(([name, b]) => ({ name, shape: b.shape }));
+    const integerBuffers = this.model.integerBufferNames();
+    this.bufferInfo = this.model.namedBuffers().map(([name, b]) => ({ name, shape: b.shape, integer: integerBuffers.has(name) }));
     this.optimizer = createOptimizer(config.optimizer, this.slots, {
       lr: config.lr,
       momentum: config.momentum,
@@ -202,9 +206,10 @@ export class Coordinator {
 
   private async resume(): Promise<void> {
     if (!this.config.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
-    const { cursor, runId } = await loadRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.identity());
+    const { cursor, runId, missingBuffers } = await loadRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.identity());
     this.cursor = cursor;
     (this as { runId: string }).runId = runId;
+    if (missingBuffers.length > 0) this.log.warn('checkpoint has no buffers (written by an older meshgrad): they restart from their initial values', { buffers: missingBuffers });
     this.log.info('resumed from checkpoint', { dir: this.config.checkpointDir, step: cursor.step, epoch: cursor.epoch + 1, batch: cursor.batch });
   }
 
@@ -238,7 +243,7 @@ export class Coordinator {
         this.log.warn('worker reported an error', { worker: link?.label ?? conn.id, code: msg.code, message: msg.message });
         return;
       case 'leave':
-        if (link) this.drop(link, `left (${msg.reason})`, 1000, 'leave');
+        if (link) this.drop(link, `left (${msg.reason}${msg.message ? `: ${msg.message}` : ''})`, 1000, 'leave');
         else conn.close(1000, 'bye');
         return;
       default:
@@ -265,6 +270,7 @@ export class Coordinator {
     const link = new WorkerLink(conn, msg.name ?? '', wantsSamples, msg.capabilities.threads);
     this.workers.set(conn.id, link);
     this.workersJoined++;
+    this.workerShares.push(link.share);
     this.metrics.membership('join');
     conn.send({
       type: 'welcome',
@@ -310,7 +316,8 @@ export class Coordinator {
       return;
     }
     link.consecutiveRejects = 0;
-    link.stepsDone++;
+    link.share.shards++;
+    link.share.samples += msg.samples;
     this.metrics.gradient('accepted', 'none');
     const now = performance.now();
     if (this.acceptedAt) this.acceptedAt.last = now;
@@ -351,11 +358,25 @@ export class Coordinator {
   private dispatch(): void {
     const round = this.round;
     if (!round || round.pending().length === 0) return;
-    const active = this.activeWorkers;
+    // In connection order, not join order: with the same workers the pieces of a batch go to the
+    // same workers whichever join message arrived first (their dropout streams are seeded per worker).
+    const active = this.activeWorkers.sort((a, b) => a.id - b.id);
     if (active.length < this.config.minWorkers || active.length === 0) return;
-    const measured = active.every((w) => w.throughput > 0);
-    const weights = active.map((w) => ({ id: w.id, weight: this.config.balance === 'throughput' && measured ? w.throughput : 1 }));
-    for (const shard of round.dispatch(weights, Date.now())) this.sendAssignment(round, shard);
+    for (const shard of round.dispatch(this.weights(active), Date.now())) this.sendAssignment(round, shard);
+  }
+
+  /**
+   * Each worker's share: 1 each with --balance even, so the split depends only on how many
+   * workers there are; else its measured throughput (samples per ms of compute, a moving
+   * average). A worker not measured yet counts as the mean of the measured ones (1 each while
+   * none is). splitSizes gives every worker at least one sample, so every worker keeps being
+   * measured.
+   */
+  private weights(active: readonly WorkerLink[]): Array<{ id: number; weight: number }> {
+    if (this.config.balance === 'even') return active.map((w) => ({ id: w.id, weight: 1 }));
+    const measured = active.filter((w) => w.throughput > 0);
+    const mean = measured.length > 0 ? measured.reduce((s, w) => s + w.throughput, 0) / measured.length : 1;
+    return active.map((w) => ({ id: w.id, weight: w.throughput > 0 ? w.throughput : mean }));
   }
 
   private sendAssignment(round: StepRound, shard: Shard): void {
@@ -510,7 +531,7 @@ export class Coordinator {
           const contributions = round.contributions();
           const updateStart = performance.now();
           sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
-          if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions);
+          if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions, this.bufferInfo.map((b) => b.integer === true));
           // Clipping computes the norm before clipping anyway: keep it for the metrics. Without
           // clipping the gradient stays as summed, and a scrape computes its norm (not every step).
           this.clippedFrom = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : null;
@@ -559,13 +580,13 @@ export class Coordinator {
         test = await this.evaluateSplit('test', this.test);
         this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
-        if (this.stopper && valResult && this.stopper.observe(valResult.loss, this.slots, epoch)) {
+        if (this.stopper && valResult && this.stopper.observe(valResult.loss, [...this.slots, ...bufferSlots(this.model)], epoch)) {
           this.log.info('early stopping', { epoch: epoch + 1, bestEpoch: this.stopper.bestEpochIndex + 1, bestValidationLoss: this.stopper.bestLoss });
           break;
         }
       }
-      if (!interrupted && this.stopper?.restoreBest(this.slots)) {
-        // The run ends with the parameters of its best validation epoch; the test figures follow them.
+      if (!interrupted && this.stopper?.restoreBest([...this.slots, ...bufferSlots(this.model)])) {
+        // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.
         test = await this.evaluateSplit('test', this.test);
       } else if (!interrupted && test.samples === 0) {
         // Resumed from the checkpoint of a run that had already finished: nothing left to train,
@@ -600,6 +621,7 @@ export class Coordinator {
       wallSeconds: (performance.now() - started) / 1000,
       workers: remaining.length,
       workersJoined: this.workersJoined,
+      workerShares: this.workerShares.map((w) => ({ ...w })),
       interrupted,
       checkpoint,
     };

@@ -1,5 +1,6 @@
 /**
- * The coordinator's checkpoint: parameters and optimizer state (safetensors, via
+ * The coordinator's checkpoint: the model's state (parameters and buffers such as BatchNorm's
+ * running statistics, under PyTorch's names) and optimizer state (safetensors, via
  * shared/checkpoint) plus everything needed to continue the run exactly — the data cursor (epoch,
  * batch within the epoch's seeded permutation), step and parameter version, the running epoch
  * statistics, and the settings the run must keep (a resume with a different model, seed, batch
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
 import type { Module } from '../shared/nn/module.js';
 import type { Optimizer } from '../shared/optim/types.js';
-import { checkpointParams } from '../shared/train/params.js';
+import { checkpointParams, loadModelState } from '../shared/train/params.js';
 
 export const LATEST = 'latest.safetensors';
 
@@ -56,8 +57,12 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Loads `dir`'s latest checkpoint into `model` and `optimizer`; returns the cursor and the run id. */
-export async function loadRunCheckpoint(dir: string, model: Module, optimizer: Optimizer, expected: Omit<RunIdentity, 'runId'>): Promise<{ cursor: RunCursor; runId: string }> {
+/**
+ * Loads `dir`'s latest checkpoint into `model` and `optimizer`; returns the cursor, the run id and
+ * the names of buffers the file lacks (a checkpoint written before buffers were saved: they keep
+ * their initial values, and training goes on updating them).
+ */
+export async function loadRunCheckpoint(dir: string, model: Module, optimizer: Optimizer, expected: Omit<RunIdentity, 'runId'>): Promise<{ cursor: RunCursor; runId: string; missingBuffers: string[] }> {
   const path = latestPath(dir);
   if (!existsSync(path)) throw new Error(`--resume: no checkpoint at ${path}`);
   const ckpt = await loadCheckpoint(path);
@@ -68,8 +73,8 @@ export async function loadRunCheckpoint(dir: string, model: Module, optimizer: O
       throw new Error(`--resume: ${path} was written with ${key} ${JSON.stringify(meta.identity[key])}, this run has ${JSON.stringify(expected[key])}`);
     }
   }
-  model.loadStateDict(ckpt.params);
+  const missingBuffers = loadModelState(model, ckpt, path, { allowMissingBuffers: true });
   if (!ckpt.optimizer) throw new Error(`${path}: has no optimizer state`);
   optimizer.loadStateDict(ckpt.optimizer);
-  return { cursor: meta.cursor, runId: meta.identity.runId };
+  return { cursor: meta.cursor, runId: meta.identity.runId, missingBuffers };
 }

@@ -11,20 +11,41 @@ export type WorkerState = 'active' | 'dropped';
 /** Consecutive rejected contributions after which a worker is dropped. */
 export const MAX_CONSECUTIVE_REJECTS = 3;
 
+/** Weight of the newest shard in a worker's throughput estimate. */
+export const THROUGHPUT_EMA = 0.2;
+
+/** One worker's part in a run, for the summary. */
+export interface WorkerShare {
+  /** The worker's label in the logs: `w<id>`, and its --name in parentheses. */
+  readonly worker: string;
+  /** Shards it computed (accepted contributions). */
+  shards: number;
+  /** Samples in those shards. */
+  samples: number;
+}
+
 export class WorkerLink {
   state: WorkerState = 'active';
-  /** Samples per millisecond of compute, an exponential moving average (0: not measured yet). */
+  /**
+   * Samples per millisecond of compute, an exponential moving average over the worker's shards
+   * (0: not measured yet). The first shard a worker computes is not counted: it carries one-off
+   * costs (loading the dataset, compiling the kernels) that say nothing about its speed.
+   */
   throughput = 0;
   consecutiveRejects = 0;
   lastSeen = Date.now();
-  stepsDone = 0;
+  /** What this worker computed: its accepted contributions (kept by the coordinator after it leaves). */
+  readonly share: WorkerShare;
+  private shardsTimed = 0;
 
   constructor(
     readonly conn: Connection,
     readonly name: string,
     readonly wantsSamples: boolean,
     readonly threads: number,
-  ) {}
+  ) {
+    this.share = { worker: this.label, shards: 0, samples: 0 };
+  }
 
   get id(): number {
     return this.conn.id;
@@ -35,7 +56,8 @@ export class WorkerLink {
   }
 
   recordThroughput(samples: number, computeMs: number): void {
+    if (this.shardsTimed++ === 0) return; // warm-up
     const rate = samples / Math.max(computeMs, 0.1);
-    this.throughput = this.throughput === 0 ? rate : 0.8 * this.throughput + 0.2 * rate;
+    this.throughput = this.throughput === 0 ? rate : (1 - THROUGHPUT_EMA) * this.throughput + THROUGHPUT_EMA * rate;
   }
 }

@@ -26,6 +26,13 @@ export class Replica {
   private readonly params: ReturnType<Module['namedParameters']>;
   private dataset: Dataset | null = null;
   private readonly buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+  /**
+   * The model buffers (BatchNorm's running statistics) as the coordinator sent them for this
+   * version: every shard starts from them, so a worker that computes two shards of one step (one
+   * reassigned to it) reports each as one update of the step's statistics, not the second on top
+   * of the first.
+   */
+  private bufferStart: Float32Array[] = [];
   version: number;
   readonly specJson: string;
   private readonly contextLength: number | undefined;
@@ -54,6 +61,7 @@ export class Replica {
       if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
       fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
     });
+    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
     if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
@@ -94,6 +102,7 @@ export class Replica {
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
     const input = batch;
+    this.model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
     const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
     backendOf(this.model).scope(() => {
       const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report);

@@ -3,4 +3,4 @@
 export { CheckpointFormatError } from './errors.js';
 export { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type SafeArray, type SafeDtype, type SafeTensor } from './safetensors.js';
 export { writeFileAtomic } from './atomic.js';
-export { loadCheckpoint, saveCheckpoint, type CheckpointContents, type CheckpointParam, type LoadedCheckpoint } from './checkpoint.js';
+export { loadCheckpoint, saveCheckpoint, type CheckpointContents, type CheckpointDtype, type CheckpointParam, type LoadedCheckpoint } from './checkpoint.js';

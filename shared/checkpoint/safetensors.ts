@@ -17,8 +17,8 @@ import { CheckpointFormatError } from './errors.js';
 
 export { CheckpointFormatError } from './errors.js';
 
-export type SafeDtype = 'F32' | 'F64' | 'I32' | 'U8';
-export type SafeArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+export type SafeDtype = 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
+export type SafeArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 export interface SafeTensor {
   readonly dtype: SafeDtype;
@@ -36,11 +36,12 @@ const DTYPES: Readonly<Record<SafeDtype, DtypeInfo>> = {
   F32: { size: 4, make: (b, n) => new Float32Array(b, 0, n), is: (d) => d instanceof Float32Array },
   F64: { size: 8, make: (b, n) => new Float64Array(b, 0, n), is: (d) => d instanceof Float64Array },
   I32: { size: 4, make: (b, n) => new Int32Array(b, 0, n), is: (d) => d instanceof Int32Array },
+  I64: { size: 8, make: (b, n) => new BigInt64Array(b, 0, n), is: (d) => d instanceof BigInt64Array },
   U8: { size: 1, make: (b, n) => new Uint8Array(b, 0, n), is: (d) => d instanceof Uint8Array },
 };
 
 /** Dtypes of the safetensors spec that meshgrad does not read (a clearer error than "unknown"). */
-const OTHER_SPEC_DTYPES = new Set(['BOOL', 'I8', 'I16', 'I64', 'U16', 'U32', 'U64', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
+const OTHER_SPEC_DTYPES = new Set(['BOOL', 'I8', 'I16', 'U16', 'U32', 'U64', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
 
 /** The reference implementation's limit; a larger header is a corrupt length, not a real header. */
 const MAX_HEADER_BYTES = 100_000_000;

@@ -14,10 +14,20 @@ export interface StateEntry {
   readonly value: ArrayLike<number>;
 }
 
+/** How a buffer is held outside meshgrad. */
+export interface BufferOptions {
+  /**
+   * PyTorch holds this buffer as int64 (`torch.long`, e.g. `num_batches_tracked`): meshgrad keeps
+   * integral values in a float tensor, and checkpoints store it as I64 so PyTorch loads it as is.
+   */
+  readonly integer?: boolean;
+}
+
 export abstract class Module {
   training = true;
   private readonly ownParams = new Map<string, Tensor>();
   private readonly ownBuffers = new Map<string, Tensor>();
+  private readonly ownIntegerBuffers = new Set<string>();
   private readonly children = new Map<string, Module>();
 
   abstract forward(x: Tensor): Tensor;
@@ -29,9 +39,10 @@ export abstract class Module {
     return t;
   }
 
-  protected registerBuffer(name: string, t: Tensor): Tensor {
+  protected registerBuffer(name: string, t: Tensor, options: BufferOptions = {}): Tensor {
     this.checkName(name);
     this.ownBuffers.set(name, t);
+    if (options.integer) this.ownIntegerBuffers.add(name);
     return t;
   }
 
@@ -71,6 +82,13 @@ export abstract class Module {
   namedBuffers(): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [];
     for (const [prefix, m] of this.namedModules()) for (const [k, t] of m.ownBuffers) out.push([prefix === '' ? k : `${prefix}.${k}`, t]);
+    return out;
+  }
+
+  /** The dotted names of the buffers PyTorch holds as int64 (registered with `integer: true`). */
+  integerBufferNames(): Set<string> {
+    const out = new Set<string>();
+    for (const [prefix, m] of this.namedModules()) for (const k of m.ownIntegerBuffers) out.add(prefix === '' ? k : `${prefix}.${k}`);
     return out;
   }
 

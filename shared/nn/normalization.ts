@@ -1,10 +1,11 @@
 /**
  * Batch normalisation (Ioffe & Szegedy) with PyTorch's conventions: `weight` (γ, ones) and `bias`
  * (β, zeros) per channel; buffers `running_mean` (zeros), `running_var` (ones) and
- * `num_batches_tracked`. In training, each channel is normalised with its batch mean and biased
- * variance, and the running statistics move by `momentum` towards the batch mean and the
- * *unbiased* variance (n/(n−1) times the biased one), as torch does; in evaluation the running
- * statistics are used. In a distributed run each worker normalises with its own shard's statistics
+ * `num_batches_tracked` (an integral float here, int64 in PyTorch and in checkpoints, which save
+ * every buffer beside the parameters). In training, each channel is normalised with its batch
+ * mean and biased variance, and the running statistics move by `momentum` towards the batch mean
+ * and the *unbiased* variance (n/(n−1) times the biased one), as torch does; in evaluation the
+ * running statistics are used. In a distributed run each worker normalises with its own shard's statistics
  * (like DDP without SyncBatchNorm), and the coordinator averages the workers' running statistics
  * every step, weighted by their samples, and sends them back with the parameters
  * (docs/protocol.md, "Buffers").
@@ -44,7 +45,7 @@ abstract class BatchNorm extends Module {
     this.bias = affine ? this.registerParameter('bias', zeros([numFeatures], { dtype })) : null;
     this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
     this.runningVar = this.registerBuffer('running_var', ones([numFeatures], { dtype }));
-    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], { dtype }));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], { dtype }), { integer: true });
   }
 
   forward(x: Tensor): Tensor {

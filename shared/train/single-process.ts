@@ -16,7 +16,7 @@ import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName 
 import { Rng } from '../util/random.js';
 import { EarlyStopping } from './early-stopping.js';
 import { backendOf, computeGradients, evaluate, type EvalResult } from './classify.js';
-import { attachGrads, checkpointParams, detachGrads, paramSlots } from './params.js';
+import { attachGrads, bufferSlots, checkpointParams, detachGrads, paramSlots } from './params.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
@@ -37,6 +37,8 @@ export interface TrainConfig {
   readonly maxSteps?: number;
   /** Train on the first N samples of the training split only (quick runs and tests). */
   readonly trainSamples?: number;
+  /** Evaluate on the first N samples of the test split only (quick runs and tests; default all). */
+  readonly testSamples?: number;
   /** Hold out this fraction of the training split (seeded) for validation each epoch (default 0). */
   readonly valFraction?: number;
   /** Stop when the validation loss has not improved for this many epochs, keeping the best parameters. */
@@ -96,6 +98,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const started = performance.now();
   const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
   const pool = firstSamples(data.train, config.trainSamples);
+  const testSet = firstSamples(data.test, config.testSamples);
   const valFraction = config.valFraction ?? 0;
   if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
   // A dataset with its own validation split (contiguous text) uses it; others hold out a seeded fraction.
@@ -104,6 +107,8 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });
   const slots = paramSlots(model);
+  // What early stopping keeps of the best epoch: the parameters and the buffers (running statistics).
+  const kept = [...slots, ...bufferSlots(model)];
   const backend = backendOf(model);
   const optimizer = createOptimizer(config.optimizer, slots, {
     lr: config.lr,
@@ -167,14 +172,14 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     }
     lastTrainLoss = lossSum / seen;
     const valResult = val ? evaluate(model, val) : undefined;
-    test = evaluate(model, data.test);
+    test = evaluate(model, testSet);
     reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / labelsSeen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
-    if (stopper && valResult && stopper.observe(valResult.loss, slots, epoch)) break;
+    if (stopper && valResult && stopper.observe(valResult.loss, kept, epoch)) break;
   }
 
-  if (stopper?.restoreBest(slots)) {
-    // The run ends with the parameters of its best validation epoch; the test figures follow them.
-    test = evaluate(model, data.test);
+  if (stopper?.restoreBest(kept)) {
+    // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.
+    test = evaluate(model, testSet);
   }
   if (config.save) {
     await saveCheckpoint(config.save, {

@@ -24,6 +24,8 @@ describe('encodeSafetensors / decodeSafetensors', () => {
       'layer.0.weight': { dtype: 'F32', shape: [2, 3], data: Float32Array.of(1.5, -2, 3.25, Math.PI, -0, 1e-30) },
       doubles: { dtype: 'F64', shape: [3], data: Float64Array.of(Math.E, -1e300, Number.MIN_VALUE) },
       ints: { dtype: 'I32', shape: [2, 2], data: Int32Array.of(-(2 ** 31), 2 ** 31 - 1, 0, -7) },
+      longs: { dtype: 'I64', shape: [4], data: BigInt64Array.of(-(2n ** 63n), 2n ** 63n - 1n, 0n, 123456789012345n) },
+      counter: { dtype: 'I64', shape: [], data: BigInt64Array.of(17n) },
       bytes: { dtype: 'U8', shape: [5], data: Uint8Array.of(0, 1, 127, 128, 255) },
       scalar: { dtype: 'F32', shape: [], data: Float32Array.of(42) },
       empty: { dtype: 'F64', shape: [0, 4], data: new Float64Array(0) },
@@ -87,15 +89,17 @@ describe('encodeSafetensors / decodeSafetensors', () => {
 describe('a file assembled by hand from the spec', () => {
   it('decodes, including tensors at unaligned file offsets and from a Buffer at an odd byte offset', () => {
     // An unpadded 7-byte-ish header puts the data section at an odd offset in the file.
-    const data = new Uint8Array(4 * 2 + 8 + 4 + 3);
+    const data = new Uint8Array(4 * 2 + 8 + 4 + 3 + 8);
     const view = new DataView(data.buffer);
     view.setFloat32(0, 1.25, true);
     view.setFloat32(4, -3.5, true);
     view.setFloat64(8, 1 / 3, true);
     view.setInt32(16, -123456, true);
     data.set([7, 8, 9], 20);
+    view.setBigInt64(23, -(2n ** 40n) - 5n, true);
     const header = {
       __metadata__: { author: 'test' },
+      n: { dtype: 'I64', shape: [], data_offsets: [23, 31] },
       u: { dtype: 'U8', shape: [3], data_offsets: [20, 23] },
       f: { dtype: 'F32', shape: [1, 2], data_offsets: [0, 8] },
       d: { dtype: 'F64', shape: [], data_offsets: [8, 16] },
@@ -117,6 +121,8 @@ describe('a file assembled by hand from the spec', () => {
       expect(tensors.get('d')?.shape).toEqual([]);
       expect(tensors.get('i')?.data).toEqual(Int32Array.of(-123456));
       expect(tensors.get('u')?.data).toEqual(Uint8Array.of(7, 8, 9));
+      expect(tensors.get('n')?.data).toEqual(BigInt64Array.of(-(2n ** 40n) - 5n));
+      expect(tensors.get('n')?.shape).toEqual([]);
     }
   });
 
@@ -150,7 +156,7 @@ describe('malformed files throw CheckpointFormatError naming the file', () => {
     ['non-object entry', assemble({ a: 5 }), /tensor 'a' entry is not an object/],
     ['missing dtype', assemble({ a: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor 'a' has no string dtype/],
     ['unknown dtype', assemble({ a: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor 'a' has unknown dtype 'F33'/],
-    ['unsupported spec dtype', assemble({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /tensor 'a' has dtype I64, which meshgrad does not read/],
+    ['unsupported spec dtype', assemble({ a: { dtype: 'I16', shape: [1], data_offsets: [0, 2] } }, new Uint8Array(2)), /tensor 'a' has dtype I16, which meshgrad does not read/],
     ['bad shape', assemble({ a: f32([0, 4], [1.5]) }, new Uint8Array(4)), /tensor 'a' has invalid shape \[1.5\]/],
     ['negative dim', assemble({ a: f32([0, 4], [-1]) }, new Uint8Array(4)), /invalid shape/],
     ['bad offsets', assemble({ a: f32([0]) }, new Uint8Array(4)), /tensor 'a' has invalid data_offsets \[0\]/],
