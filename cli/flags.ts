@@ -47,3 +47,10 @@ export function integer(value: string): number {
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`'${value}' is not an integer.`);
   return n;
 }
+
+/** A TCP port, 0 (any free port) to 65535. */
+export function port(value: string): number {
+  const n = number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`'${value}' is not a port (an integer from 0 to 65535; 0 picks a free port).`);
+  return n;
+}

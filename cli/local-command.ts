@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { addCoordinatorOptions, coordinatorConfigFrom, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
+import { addCoordinatorOptions, coordinatorConfigFrom, preflightCoordinator, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
 import { metricsEndpoint } from './metrics-options.js';
 import { resolveToken } from './token.js';
 import { packageRoot } from '../shared/util/paths.js';
@@ -70,6 +70,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const token = resolveToken(flags) ?? randomBytes(24).toString('base64url');
     const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
     const config = coordinatorConfigFrom(flags, { token, minWorkers });
+    preflightCoordinator(config, flags);
     const children: ChildProcess[] = [];
     // The workers compute at the same time, so they share the cores; the coordinator computes
     // (evaluation) only while they wait.

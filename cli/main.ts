@@ -1,16 +1,25 @@
 /** The `meshgrad` command line: parses argv and dispatches to the subcommands. */
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { coordinatorCommand } from '../coordinator/command.js';
 import { workerCommand } from '../worker/command.js';
 import { localCommand } from './local-command.js';
 import { generateCommand } from './generate-command.js';
 import { trainCommand } from './train-command.js';
+import { packageRoot } from '../shared/util/paths.js';
+
+/** The version in package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const out = { write: (line: string) => void process.stdout.write(`${line}\n`) };
   const program = new Command('meshgrad')
     .description('distributed data-parallel neural-network training')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import type { Registry } from 'prom-client';
 import { MetricsServer } from '../shared/metrics/http-server.js';
 import type { Logger } from '../shared/util/log.js';
-import { nonNegativeInt } from './flags.js';
+import { port } from './flags.js';
 
 export const COORDINATOR_METRICS_PORT = 9400;
 export const WORKER_METRICS_PORT = 9401;
@@ -27,7 +27,7 @@ export interface MetricsEndpoint {
 
 export function addMetricsOptions(cmd: Command, defaultPort: number, paths: string): Command {
   return cmd
-    .addOption(new Option('--metrics-port <n>', `serve ${paths} on this port (0: any free port)`).argParser(nonNegativeInt).default(defaultPort).env('MESHGRAD_METRICS_PORT'))
+    .addOption(new Option('--metrics-port <n>', `serve ${paths} on this port (0: any free port)`).argParser(port).default(defaultPort).env('MESHGRAD_METRICS_PORT'))
     .addOption(new Option('--metrics-host <addr>', 'address the metrics endpoint listens on').default('0.0.0.0').env('MESHGRAD_METRICS_HOST'))
     .addOption(new Option('--no-metrics', 'do not serve the metrics endpoint').env('MESHGRAD_NO_METRICS'));
 }

@@ -10,6 +10,7 @@ import { trainSingleProcess, type TrainConfig } from '../shared/train/single-pro
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
 import { createReporter, type Output } from './progress.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
+import { preflight } from './preflight.js';
 
 export interface TrainFlags extends BackendFlags {
   model: string;
@@ -71,6 +72,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
   const model = resolveModelSpec(flags.model);
   return {
     model,
+    modelSource: flags.model,
     dataset: flags.dataset,
     dataDir: flags.dataDir,
     epochs: flags.epochs,
@@ -99,6 +101,8 @@ export function trainCommand(out: Output, interactive: boolean): Command {
   addBackendOptions(addTrainingOptions(cmd));
   cmd.action(async (flags: TrainFlags) => {
     const config = trainConfigFrom(flags);
+    // Before any data is read: the model against the dataset, the batch, and every output path.
+    preflight(config, { save: flags.save, summaryJson: flags.summaryJson });
     const active = await configureBackend(flags);
     out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
     const { summary } = await trainSingleProcess(config, createReporter(out, interactive)).finally(() => active.close());

@@ -1,10 +1,11 @@
 /** `meshgrad coordinator`: serve a distributed run to workers that connect over WebSocket. */
 
-import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Registry } from 'prom-client';
-import { nonNegativeInt, positiveFloat, positiveInt } from '../cli/flags.js';
+import { nonNegativeFloat, port, positiveFloat, positiveInt } from '../cli/flags.js';
+import { writeFileAtomic } from '../shared/checkpoint/atomic.js';
+import { preflight } from '../cli/preflight.js';
 import { addMetricsOptions, COORDINATOR_METRICS_PORT, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
 import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
@@ -13,8 +14,8 @@ import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
-import type { CoordinatorConfig } from './config.js';
-import { Coordinator, type CoordinatorSummary } from './coordinator.js';
+import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
+import { Coordinator, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
 import { latestPath } from './run-checkpoint.js';
 import { createCoordinatorMetrics } from './metrics.js';
 
@@ -26,6 +27,8 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   heartbeat: number;
   checkpointDir?: string;
   checkpointEvery?: number;
+  checkpointFailure: CheckpointFailurePolicy;
+  stopTimeout: number;
   resume?: ResumeMode;
   sendSamples?: boolean;
   balance: 'throughput' | 'even';
@@ -46,7 +49,7 @@ function resumeMode(value: string): ResumeMode {
 export function addCoordinatorOptions(cmd: Command): Command {
   return addMetricsOptions(addBackendOptions(addTrainingOptions(cmd)), COORDINATOR_METRICS_PORT, '/metrics, /healthz and /readyz')
     .addOption(env(new Option('--host <addr>', 'address to listen on').default('0.0.0.0'), 'HOST'))
-    .addOption(env(new Option('--port <n>', 'port to listen on (0: any free port)').argParser(nonNegativeInt).default(7070), 'PORT'))
+    .addOption(env(new Option('--port <n>', 'port to listen on (0: any free port)').argParser(port).default(7070), 'PORT'))
     .addOption(env(new Option('--token <secret>', 'shared token workers must present (required: this or --token-file)'), 'TOKEN'))
     .addOption(tokenFileOption())
     .addOption(env(new Option('--min-workers <n>', 'workers needed before training starts or continues').argParser(positiveInt).default(1), 'MIN_WORKERS'))
@@ -54,6 +57,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--heartbeat <seconds>', 'heartbeat interval').argParser(positiveFloat).default(5), 'HEARTBEAT'))
     .addOption(env(new Option('--checkpoint-dir <dir>', 'write checkpoints here (latest.safetensors)'), 'CHECKPOINT_DIR'))
     .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
+    .addOption(env(new Option('--checkpoint-failure <policy>', "when a periodic checkpoint cannot be written (a full disk; logged, counted in meshgrad_checkpoint_failures_total, the previous checkpoint kept): 'continue' training, or 'stop' the run as SIGTERM does (--save and --summary-json written) and exit 1").choices(['continue', 'stop']).default('continue'), 'CHECKPOINT_FAILURE'))
+    .addOption(env(new Option('--stop-timeout <seconds>', 'on SIGINT/SIGTERM, how long to wait for the step in flight (a frozen worker may hold it); then abandon it, checkpoint the last completed step and exit 0. Keep it well below the kill timeout (docker stop: 10 s)').argParser(nonNegativeFloat).default(DEFAULT_STOP_TIMEOUT_MS / 1000), 'STOP_TIMEOUT'))
     .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
@@ -76,6 +81,8 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     heartbeatMs: flags.heartbeat * 1000,
     checkpointDir: flags.checkpointDir,
     checkpointEvery: flags.checkpointEvery,
+    checkpointFailure: flags.checkpointFailure,
+    stopTimeoutMs: flags.stopTimeout * 1000,
     resume,
     sendSamples: flags.sendSamples ?? false,
     balance: flags.balance,
@@ -107,9 +114,24 @@ export async function runCoordinator(
     coordinator = await Coordinator.start(config, reporter, log, createCoordinatorMetrics(registry));
   } catch (err) {
     await server?.close();
-    throw err;
+    throw listenError(err, config);
   }
   return await runStarted(coordinator, onListening).finally(() => server?.close());
+}
+
+/** Node's error for a failed listen, as one line naming the flag (--port, --host) and the value. */
+function listenError(err: unknown, config: CoordinatorConfig): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') return new Error(`--port ${config.port}: ${where} is already in use (another coordinator? --port 0 picks a free port)`);
+  if (code === 'EACCES') return new Error(`--port ${config.port}: not permitted to listen on ${where} (ports below 1024 need privileges)`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`--host ${config.host}: cannot listen on ${where}: not an address of this machine (${code})`);
+  return err;
+}
+
+/** The checks of a coordinator run that need no data or socket (cli/preflight.ts). */
+export function preflightCoordinator(config: CoordinatorConfig, flags: CoordinatorFlags): void {
+  preflight(config, { save: config.save, summaryJson: flags.summaryJson, checkpointDir: config.checkpointDir });
 }
 
 async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinator) => void | Promise<void>): Promise<CoordinatorSummary> {
@@ -131,6 +153,11 @@ async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinato
   }
 }
 
+/**
+ * Prints the summary and writes --summary-json (atomically). A run that did not end as asked
+ * (summary.failure: a checkpoint that could not be written) then throws that failure, so the
+ * command exits 1 with it, after everything that could be written was.
+ */
 export async function reportSummary(out: Output & { summary?(s: CoordinatorSummary): void }, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined): Promise<void> {
   if (out.summary) out.summary(summary);
   else if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
@@ -138,9 +165,10 @@ export async function reportSummary(out: Output & { summary?(s: CoordinatorSumma
   if (summary.checkpoint) out.write(`checkpoint: ${summary.checkpoint}`);
   if (save) out.write(`saved parameters to ${save}`);
   if (summaryJson) {
-    await writeFile(summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+    await writeFileAtomic(summaryJson, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
     out.write(`wrote summary to ${summaryJson}`);
   }
+  if (summary.failure !== null) throw new Error(summary.failure);
 }
 
 /** An Output whose lines become log events; the summary line's figures become fields. */
@@ -153,6 +181,7 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
   addCoordinatorOptions(cmd);
   cmd.action(async (flags: CoordinatorFlags) => {
     const config = coordinatorConfigFrom(flags);
+    preflightCoordinator(config, flags);
     // Off a terminal every line is a JSON log event (a service's output goes to a log collector),
     // the closing summary included: `summary` carries its figures as fields.
     const lines: Output = interactive ? out : jsonLines(createCliLogger({ role: 'coordinator', level: flags.logLevel, json: true }));

@@ -4,6 +4,9 @@ import type { TrainConfig } from '../shared/train/single-process.js';
 
 export type BalanceMode = 'throughput' | 'even';
 
+/** What a periodic checkpoint that cannot be written does to the run. */
+export type CheckpointFailurePolicy = 'continue' | 'stop';
+
 export interface CoordinatorConfig extends TrainConfig {
   readonly host: string;
   /** 0 binds a free port (tests). */
@@ -16,6 +19,18 @@ export interface CoordinatorConfig extends TrainConfig {
   readonly heartbeatMs: number;
   readonly checkpointDir?: string;
   readonly checkpointEvery?: number;
+  /**
+   * A periodic checkpoint that fails (a full disk) is logged and counted either way, and the
+   * previous checkpoint stays; 'continue' (default) trains on, 'stop' ends the run as a stop
+   * request would (final checkpoint attempted, --save written, workers told) and reports a failure.
+   */
+  readonly checkpointFailure?: CheckpointFailurePolicy;
+  /**
+   * Once a stop is requested (SIGINT/SIGTERM), how long to wait for the step in flight (or the
+   * epoch's evaluation) before abandoning it: the checkpoint then holds the last completed step.
+   * Default 5000.
+   */
+  readonly stopTimeoutMs?: number;
   readonly resume: boolean;
   /** Put the samples themselves in assignments (workers without a local copy of the dataset). */
   readonly sendSamples: boolean;

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { sweepTempFiles } from '../shared/checkpoint/atomic.js';
 import { saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit, SubsetDataset, type Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
@@ -24,7 +25,8 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
-import { backendOf, evaluateYielding, type EvalResult } from '../shared/train/classify.js';
+import { checkBatchSize } from '../shared/train/fit.js';
+import { backendOf, evaluateUnlessAbandoned, type EvalResult } from '../shared/train/classify.js';
 import { EarlyStopping } from '../shared/train/early-stopping.js';
 import type { VectorOps } from '../shared/optim/vector-ops.js';
 import { bufferSlots, checkpointParams, paramSlots } from '../shared/train/params.js';
@@ -36,7 +38,7 @@ import { averageBuffers, sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics, type WorkerFailureKind } from './metrics.js';
 import { decodeContribution, type ParamInfo } from './contribution.js';
-import { loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
+import { latestPath, loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
 import { Transport, type Connection } from './transport.js';
 import { MAX_CONSECUTIVE_REJECTS, WorkerLink, type WorkerShare } from './worker-link.js';
@@ -49,8 +51,30 @@ export interface CoordinatorSummary extends TrainSummary {
   /** Every worker that joined, in joining order, with the shards and samples it computed. */
   readonly workerShares: readonly WorkerShare[];
   readonly interrupted: boolean;
+  /** The checkpoint written at the end (null without --checkpoint-dir, or when it could not be written). */
   readonly checkpoint: string | null;
+  /** Checkpoints this process could not write (periodic and final). */
+  readonly checkpointFailures: number;
+  /**
+   * Why the run did not end as asked (the CLI exits 1 with it once --save and the summary are
+   * written): the final checkpoint could not be written, or a periodic one with
+   * --checkpoint-failure stop. Null when all went well.
+   */
+  readonly failure: string | null;
 }
+
+/** How long a stop waits for the step in flight by default (--stop-timeout). */
+export const DEFAULT_STOP_TIMEOUT_MS = 5000;
+
+/**
+ * A step is late for a worker once that worker has held its shard for STRAGGLER_FACTOR times the
+ * median of the last STRAGGLER_WINDOW step durations, and at least STRAGGLER_FLOOR_MS; before any
+ * step has been timed (the first one carries the workers' warm-up), STRAGGLER_FIRST_MS.
+ */
+export const STRAGGLER_FACTOR = 3;
+export const STRAGGLER_FLOOR_MS = 1000;
+export const STRAGGLER_FIRST_MS = 10_000;
+const STRAGGLER_WINDOW = 21;
 
 /** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
 export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005, silent: 4006 } as const;
@@ -83,6 +107,21 @@ export class Coordinator {
   private membershipChanged: Deferred<void> = deferred();
   private stopRequested = false;
   private stopSignal: Deferred<void> = deferred();
+  /** Fires --stop-timeout after a stop request: the step in flight (or evaluation) is then abandoned. */
+  private stopTimer: NodeJS.Timeout | null = null;
+  private abandoning = false;
+  private readonly abandonSignal: Deferred<void> = deferred();
+  /** Workers that still held shards of an abandoned step: their connections are not waited for. */
+  private readonly unresponsive = new Set<number>();
+  /** Wall times (ms) of the last completed steps, for the straggler threshold. */
+  private readonly recentStepMs: number[] = [];
+  /** Workers already reported late in the current round. */
+  private readonly lateWarned = new Set<number>();
+  private checkpointFailures = 0;
+  /** The step of the newest checkpoint in --checkpoint-dir this run knows of (null: none). */
+  private lastCheckpointStep: number | null = null;
+  private failure: string | null = null;
+  private dismissed = false;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private cursor: RunCursor = { epoch: 0, batch: 0, step: 0, version: 0, samples: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
@@ -129,6 +168,7 @@ export class Coordinator {
     }
     this.stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
     this.test = firstSamples(data.test, config.testSamples);
+    checkBatchSize(config, this.train.size);
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed), { numClasses: this.train.numClasses }).model;
     this.slots = paramSlots(this.model);
@@ -157,6 +197,7 @@ export class Coordinator {
   /** Builds the run and starts listening; training starts with `run()`. Metrics go to `metrics` (a fresh registry by default). */
   static async start(config: CoordinatorConfig, reporter: TrainReporter, log: Logger, metrics: CoordinatorMetrics = createCoordinatorMetrics()): Promise<Coordinator> {
     const c = new Coordinator(config, reporter, log, metrics);
+    if (config.checkpointDir) await c.sweep(config.checkpointDir);
     if (config.resume) await c.resume();
     const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
     c.transport = await Transport.listen(
@@ -204,21 +245,43 @@ export class Coordinator {
     return { model: c.model, dataset: c.dataset, seed: c.seed, batchSize: c.batchSize, optimizer: c.optimizer, trainSamples: c.trainSamples ?? null };
   }
 
+  /** Removes the temp files of checkpoint writes that a killed coordinator left in `dir`. */
+  private async sweep(dir: string): Promise<void> {
+    try {
+      const { removed, kept } = await sweepTempFiles(dir);
+      if (removed.length > 0) this.log.info('removed left-over temporary files', { dir, count: removed.length, files: removed });
+      if (kept.length > 0) this.log.warn('left temporary files of a live process alone', { dir, files: kept });
+    } catch (err) {
+      this.log.warn('could not sweep left-over temporary files', { dir, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
   private async resume(): Promise<void> {
     if (!this.config.checkpointDir) throw new Error('--resume needs --checkpoint-dir');
     const { cursor, runId, missingBuffers } = await loadRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.identity());
     this.cursor = cursor;
+    this.lastCheckpointStep = cursor.step;
     (this as { runId: string }).runId = runId;
     if (missingBuffers.length > 0) this.log.warn('checkpoint has no buffers (written by an older meshgrad): they restart from their initial values', { buffers: missingBuffers });
     this.log.info('resumed from checkpoint', { dir: this.config.checkpointDir, step: cursor.step, epoch: cursor.epoch + 1, batch: cursor.batch });
   }
 
-  /** Asks the run to stop at the next step boundary (SIGINT/SIGTERM): checkpoint, tell workers, return. */
+  /**
+   * Asks the run to stop at the next step boundary (SIGINT/SIGTERM): checkpoint, tell workers,
+   * return. A step still in flight after --stop-timeout is abandoned (a frozen worker must not
+   * hold the stop): the checkpoint holds the last completed step, and a resume redoes that one.
+   */
   requestStop(): void {
     if (this.stopRequested) return;
     this.stopRequested = true;
-    this.log.info('stop requested: finishing the current step');
+    const timeoutMs = this.config.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    this.log.info('stop requested: finishing the current step', { stopTimeoutMs: timeoutMs });
     this.stopSignal.resolve();
+    this.stopTimer = setTimeout(() => {
+      this.abandoning = true;
+      this.abandonSignal.resolve();
+    }, timeoutMs);
+    this.stopTimer.unref();
   }
 
   // ---- messages -------------------------------------------------------------------------------
@@ -416,9 +479,49 @@ export class Coordinator {
     }
     const round = this.round;
     if (!round) return;
+    this.warnStragglers(round, now);
     for (const shard of round.overdue(Date.now(), this.config.stepTimeoutMs)) {
       const link = this.workers.get(shard.workerId!);
       if (link) this.drop(link, `missed the step deadline (${this.config.stepTimeoutMs} ms) on step ${round.step}`, CLOSE_CODES.deadline, 'timeout');
+    }
+  }
+
+  /** The median of the recent step times, or null before any step is timed. */
+  private medianStepMs(): number | null {
+    if (this.recentStepMs.length === 0) return null;
+    const sorted = [...this.recentStepMs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  }
+
+  /**
+   * Names, once per step and worker, each worker the step is still waiting for once it is late
+   * (held its shard past STRAGGLER_FACTOR × the median recent step time, at least
+   * STRAGGLER_FLOOR_MS), so an operator sees a straggler while the step stalls rather than only
+   * when the worker is dropped. `silentMs` tells a frozen worker (no heartbeat replies) from a slow one.
+   */
+  private warnStragglers(round: StepRound, now: number): void {
+    const median = this.medianStepMs();
+    const thresholdMs = median === null ? STRAGGLER_FIRST_MS : Math.max(STRAGGLER_FACTOR * median, STRAGGLER_FLOOR_MS);
+    for (const shard of round.shards) {
+      if (shard.status !== 'assigned' || shard.workerId === null || this.lateWarned.has(shard.workerId)) continue;
+      const heldMs = now - shard.assignedAt;
+      if (heldMs <= thresholdMs) continue;
+      const link = this.workers.get(shard.workerId);
+      if (!link) continue;
+      this.lateWarned.add(shard.workerId);
+      this.metrics.stragglerWarnings.inc();
+      const waitingShards = round.shards.filter((x) => x.status === 'assigned').length;
+      this.log.warn('step waiting for a late worker', {
+        worker: link.label,
+        step: round.step,
+        heldMs,
+        thresholdMs: Math.round(thresholdMs),
+        medianStepMs: median === null ? null : Math.round(median),
+        samples: shard.indices.length,
+        waitingShards,
+        silentMs: now - link.lastSeen,
+      });
     }
   }
 
@@ -441,14 +544,33 @@ export class Coordinator {
     this.round = round;
     this.roundDone = deferred();
     this.acceptedAt = null;
+    this.lateWarned.clear();
+    const started = Date.now();
     try {
       for (;;) {
         if (!(await this.awaitWorkers())) return false;
         this.dispatch();
         if (round.complete) return true;
-        // Wait for completion, or for a membership change that leaves us short of workers.
-        const done = await Promise.race([this.roundDone.promise.then(() => true), this.membershipChanged.promise.then(() => false)]);
-        if (done || round.complete) return true;
+        // Wait for completion, for a membership change that leaves us short of workers, or for a
+        // stop that has waited long enough.
+        const event = await Promise.race([
+          this.roundDone.promise.then(() => 'done' as const),
+          this.membershipChanged.promise.then(() => 'membership' as const),
+          this.abandonSignal.promise.then(() => 'abandon' as const),
+        ]);
+        if (event === 'done' || round.complete) return true;
+        if (event === 'abandon') {
+          const holders = [...new Set(round.shards.filter((x) => x.status === 'assigned' && x.workerId !== null).map((x) => x.workerId!))];
+          for (const id of holders) this.unresponsive.add(id);
+          this.log.warn('stop: abandoned the unfinished step', {
+            step: round.step,
+            waitedMs: Date.now() - started,
+            stopTimeoutMs: this.config.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+            waitingFor: holders.map((id) => this.workers.get(id)?.label ?? `w${id}`),
+            lastCompletedStep: this.cursor.step,
+          });
+          return false;
+        }
         if (this.stopRequested && this.activeWorkers.length < this.config.minWorkers) return false;
       }
     } finally {
@@ -482,6 +604,7 @@ export class Coordinator {
     if (!this.config.checkpointDir) return null;
     const started = performance.now();
     const path = await saveRunCheckpoint(this.config.checkpointDir, this.model, this.optimizer, this.cursor, { runId: this.runId, ...this.identity() });
+    this.lastCheckpointStep = this.cursor.step;
     const m = this.metrics;
     m.checkpointDuration.observe((performance.now() - started) / 1000);
     m.checkpointSize.set((await stat(path)).size);
@@ -489,6 +612,50 @@ export class Coordinator {
     m.checkpoints.inc();
     this.log.info('checkpoint written', { path, step: this.cursor.step, ms: Math.round(performance.now() - started) });
     return path;
+  }
+
+  /**
+   * checkpoint(), but a failure (a full disk) is logged with the path and the cause, counted
+   * (meshgrad_checkpoint_failures_total) and returned: the write is atomic, so the previous
+   * checkpoint stays as it was.
+   */
+  private async checkpointReporting(kind: 'periodic' | 'final'): Promise<{ path: string | null; failure: string | null }> {
+    try {
+      return { path: await this.checkpoint(), failure: null };
+    } catch (err) {
+      this.checkpointFailures++;
+      this.metrics.checkpointFailures.inc();
+      const path = latestPath(this.config.checkpointDir!);
+      const message = err instanceof Error ? err.message : String(err);
+      const cause = message.includes(path) ? message : `${path}: ${message}`;
+      const previous = this.lastCheckpointStep === null ? 'there is no earlier checkpoint' : `the previous checkpoint (step ${this.lastCheckpointStep}) is kept`;
+      const failure = `checkpoint at step ${this.cursor.step} failed: ${cause}; ${previous}`;
+      const policy = this.config.checkpointFailure ?? 'continue';
+      const fields = { path, step: this.cursor.step, error: cause, code: (err as NodeJS.ErrnoException).code, failures: this.checkpointFailures, previousStep: this.lastCheckpointStep };
+      if (kind === 'final') this.log.error('final checkpoint failed', fields);
+      else if (policy === 'continue') this.log.warn('checkpoint failed; training goes on (--checkpoint-failure continue)', fields);
+      else this.log.error('checkpoint failed; stopping the run (--checkpoint-failure stop)', fields);
+      return { path: null, failure };
+    }
+  }
+
+  /**
+   * Tells every remaining worker the run is over — `leave` with reason `finished` (the worker
+   * exits) or `shutdown` (it retries, for a coordinator that comes back) — then closes its
+   * connection; workers that froze holding a shard of an abandoned step are cut off rather than
+   * waited for. Once; returns the workers that were still active.
+   */
+  private dismissWorkers(reason: 'finished' | 'shutdown'): WorkerLink[] {
+    const remaining = this.activeWorkers;
+    if (this.dismissed) return remaining;
+    this.dismissed = true;
+    for (const w of remaining) {
+      w.state = 'dropped'; // no longer part of a run; their disconnects are expected
+      w.conn.send({ type: 'leave', reason });
+      if (this.unresponsive.has(w.id)) w.conn.terminate();
+      else w.conn.close(reason === 'finished' ? CLOSE_CODES.finished : CLOSE_CODES.shutdown, reason);
+    }
+    return remaining;
   }
 
   /** Trains to the end (or until a stop is requested) and returns the summary. */
@@ -557,6 +724,8 @@ export class Coordinator {
           windowSamples += indices.length;
           const now = performance.now();
           const timing = { stepMs: now - stepStart, slowestComputeMs: Math.max(...contributions.map((x) => x.computeMs)), updateMs };
+          this.recentStepMs.push(timing.stepMs);
+          if (this.recentStepMs.length > STRAGGLER_WINDOW) this.recentStepMs.shift();
           this.recordStep(round, { seconds: timing.stepMs / 1000, samples: indices.length, loss, accuracy: correct / (indices.length * (this.train.labelsPerSample ?? 1)) });
           this.reporter.step({
             epoch,
@@ -572,12 +741,26 @@ export class Coordinator {
             windowStart = now;
             windowSamples = 0;
           }
-          if (this.config.checkpointEvery && this.cursor.step % this.config.checkpointEvery === 0) await this.checkpoint();
+          if (this.config.checkpointEvery && this.cursor.step % this.config.checkpointEvery === 0) {
+            const { failure } = await this.checkpointReporting('periodic');
+            if (failure !== null && this.config.checkpointFailure === 'stop') {
+              this.failure = failure;
+              this.stopRequested = true; // refuse joins, /readyz 503: as a stop request, less the timer
+              interrupted = true;
+              break outer;
+            }
+          }
         }
         const c = this.cursor;
         lastTrainLoss = c.epochLossSum / c.epochSeen;
         const valResult = this.val ? await this.evaluateSplit('validation', this.val) : undefined;
-        test = await this.evaluateSplit('test', this.test);
+        const testResult = valResult === null ? null : await this.evaluateSplit('test', this.test);
+        if (valResult === null || testResult === null) {
+          // A stop abandoned the evaluation: the cursor still ends at this epoch, so a resume evaluates it.
+          interrupted = true;
+          break outer;
+        }
+        test = testResult;
         this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
         if (this.stopper && valResult && this.stopper.observe(valResult.loss, [...this.slots, ...bufferSlots(this.model)], epoch)) {
@@ -585,32 +768,43 @@ export class Coordinator {
           break;
         }
       }
+      let final: EvalResult | null = null;
       if (!interrupted && this.stopper?.restoreBest([...this.slots, ...bufferSlots(this.model)])) {
         // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.
-        test = await this.evaluateSplit('test', this.test);
+        final = await this.evaluateSplit('test', this.test);
+        if (final === null) interrupted = true;
       } else if (!interrupted && test.samples === 0) {
         // Resumed from the checkpoint of a run that had already finished: nothing left to train,
         // but the summary still reports the final parameters.
-        test = await this.evaluateSplit('test', this.test);
+        final = await this.evaluateSplit('test', this.test);
+        if (final === null) interrupted = true;
       }
+      if (final) test = final;
+    } catch (err) {
+      this.dismissWorkers('shutdown');
+      throw err;
     } finally {
       if (this.deadlineTimer) clearInterval(this.deadlineTimer);
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      if (this.stopTimer) clearTimeout(this.stopTimer);
     }
-    const checkpoint = await this.checkpoint();
-    if (this.config.save) {
-      await saveCheckpoint(this.config.save, {
-        params: checkpointParams(this.model),
-        meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, vocabulary: this.vocabulary?.toJSON() },
-      });
-    }
-    const reason = interrupted ? 'shutdown' : 'finished';
-    this.finished = true;
-    const remaining = this.activeWorkers;
-    for (const w of remaining) {
-      w.state = 'dropped'; // no longer part of a run; their disconnects are expected
-      w.conn.send({ type: 'leave', reason });
-      w.conn.close(interrupted ? CLOSE_CODES.shutdown : CLOSE_CODES.finished, reason);
+    let remaining: WorkerLink[];
+    let checkpoint: string | null;
+    try {
+      // The end-of-run checkpoint: a failure is reported, and --save and the summary still follow.
+      const written = await this.checkpointReporting('final');
+      checkpoint = written.path;
+      this.failure ??= written.failure;
+      if (this.config.save) {
+        await saveCheckpoint(this.config.save, {
+          params: checkpointParams(this.model),
+          meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, vocabulary: this.vocabulary?.toJSON() },
+        });
+      }
+    } finally {
+      // However the run ends (an error included), workers hear it is over before the server closes.
+      this.finished = true;
+      remaining = this.dismissWorkers(interrupted ? 'shutdown' : 'finished');
     }
     return {
       testAccuracy: test.accuracy,
@@ -624,12 +818,21 @@ export class Coordinator {
       workerShares: this.workerShares.map((w) => ({ ...w })),
       interrupted,
       checkpoint,
+      checkpointFailures: this.checkpointFailures,
+      failure: this.failure,
     };
   }
 
-  /** Scores a split between steps, yielding to the event loop so workers' heartbeats and scrapes are answered. */
-  private async evaluateSplit(split: 'validation' | 'test', dataset: Dataset): Promise<EvalResult> {
-    const r = await evaluateYielding(this.model, dataset);
+  /**
+   * Scores a split between steps, yielding to the event loop so workers' heartbeats and scrapes
+   * are answered; null if a stop that has waited --stop-timeout abandoned it.
+   */
+  private async evaluateSplit(split: 'validation' | 'test', dataset: Dataset): Promise<EvalResult | null> {
+    const r = await evaluateUnlessAbandoned(this.model, dataset, () => this.abandoning);
+    if (r === null) {
+      this.log.warn('stop: abandoned the evaluation', { split, lastCompletedStep: this.cursor.step });
+      return null;
+    }
     this.metrics.loss.set({ split }, r.loss);
     this.metrics.accuracy.set({ split }, r.accuracy);
     return r;
@@ -653,6 +856,9 @@ export class Coordinator {
     this.closed = true;
     if (this.deadlineTimer) clearInterval(this.deadlineTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.stopTimer) clearTimeout(this.stopTimer);
+    // Workers of a run that never ended (closed mid-run) hear `leave` before the server goes.
+    if (this.transport) this.dismissWorkers('shutdown');
     await this.transport?.close();
   }
 }

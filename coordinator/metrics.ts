@@ -39,6 +39,8 @@ export interface CoordinatorMetrics {
   readonly checkpointSize: Gauge;
   readonly checkpointLastTimestamp: Gauge;
   readonly checkpoints: Counter;
+  readonly checkpointFailures: Counter;
+  readonly stragglerWarnings: Counter;
   readonly rejectedConnections: Counter<'reason'>;
   gradient(result: GradientResult, reason: ErrorCode | 'none'): void;
   workerFailure(kind: WorkerFailureKind): void;
@@ -99,6 +101,8 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
     checkpointSize: new Gauge({ name: 'meshgrad_checkpoint_size_bytes', help: 'Size of the last checkpoint written.', registers }),
     checkpointLastTimestamp: new Gauge({ name: 'meshgrad_checkpoint_last_timestamp_seconds', help: 'Unix time at which the last checkpoint was written.', registers }),
     checkpoints: new Counter({ name: 'meshgrad_checkpoints_total', help: 'Checkpoints written.', registers }),
+    checkpointFailures: new Counter({ name: 'meshgrad_checkpoint_failures_total', help: 'Checkpoints that could not be written (full disk, permissions, ...); the previous checkpoint stays as it was.', registers }),
+    stragglerWarnings: new Counter({ name: 'meshgrad_straggler_warnings_total', help: 'Times a step waited for a worker past the straggler threshold (3x the median recent step time, at least 1 s): once per step and late worker.', registers }),
     rejectedConnections,
     gradient: (result, reason) => gradientsReceived.inc({ result, reason }),
     workerFailure: (kind) => workerFailures.inc({ kind }),

@@ -25,6 +25,8 @@ export interface Connection {
   sendFrame(frame: Buffer, type: MessageType): void;
   sendError(code: ErrorCode, message: string, step?: number): void;
   close(code: number, reason: string): void;
+  /** Drops the connection at once, without waiting for the peer's close handshake (a frozen peer). */
+  terminate(): void;
   readonly open: boolean;
 }
 

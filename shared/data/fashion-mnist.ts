@@ -33,6 +33,9 @@ export const FASHION_MNIST_FILES = Object.freeze({
 const HEIGHT = 28;
 const WIDTH = 28;
 
+/** The shape of one sample: one channel of 28x28 pixels. */
+export const FASHION_MNIST_SAMPLE_SHAPE: readonly number[] = Object.freeze([1, HEIGHT, WIDTH]);
+
 export interface FashionMnistOptions {
   /** The directory holding the four files; default: data/fashion-mnist in the package. */
   readonly dataDir?: string;
@@ -79,7 +82,7 @@ function loadSplit(name: string, imagesFile: string, labelsFile: string): Datase
     name,
     pixels: images.data,
     labels: labels.data,
-    sampleShape: [1, HEIGHT, WIDTH],
+    sampleShape: FASHION_MNIST_SAMPLE_SHAPE,
     numClasses,
   });
 }

@@ -54,23 +54,24 @@ export const layerSpecSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('dropout'), p: z.number().min(0).lt(1) }).strict(),
 ]);
 
+/** Suggested training hyper-parameters; CLI flags override them. */
+const defaultsSchema = z
+  .object({
+    optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),
+    lr: z.number().positive().optional(),
+    batchSize: positiveInt.optional(),
+    weightDecay: z.number().min(0).optional(),
+    clipNorm: z.number().positive().optional(),
+  })
+  .strict();
+
 export const modelSpecSchema = z
   .object({
     name: z.string().min(1),
     /** Shape of one sample, without the batch dimension. */
     input: z.array(positiveInt).min(1),
     layers: z.array(layerSpecSchema).min(1),
-    /** Suggested training hyper-parameters; CLI flags override them. */
-    defaults: z
-      .object({
-        optimizer: z.enum(['sgd', 'adam', 'adamw']).optional(),
-        lr: z.number().positive().optional(),
-        batchSize: positiveInt.optional(),
-        weightDecay: z.number().min(0).optional(),
-        clipNorm: z.number().positive().optional(),
-      })
-      .strict()
-      .optional(),
+    defaults: defaultsSchema.optional(),
   })
   .strict();
 
@@ -79,20 +80,77 @@ export type ModelSpec = z.infer<typeof modelSpecSchema>;
 
 export class ModelSpecError extends Error {}
 
-/** Validates unknown JSON as a model spec; the error names the offending path. */
+/** The keys a layer of `type` may have (for the message naming an unknown one). */
+function layerKeys(type: unknown): string[] | undefined {
+  for (const option of layerSpecSchema.options) {
+    const t = option.shape.type;
+    const values: readonly unknown[] = t instanceof z.ZodLiteral ? [...t.values] : t instanceof z.ZodEnum ? t.options : [];
+    if (values.includes(type)) return Object.keys(option.shape);
+  }
+  return undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One line for a zod issue: the path, and for unknown keys and layer types what is allowed. */
+function describeIssue(issue: z.core.$ZodIssue, json: unknown): string {
+  const path = issue.path.join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `'${k}'`).join(', ');
+    const unknown = `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`;
+    if (issue.path.length === 0) return `${path}: ${unknown}; allowed keys: ${Object.keys(modelSpecSchema.shape).join(', ')}`;
+    if (issue.path.length === 1 && issue.path[0] === 'defaults') return `${path}: ${unknown}; allowed keys: ${Object.keys(defaultsSchema.shape).join(', ')}`;
+    if (issue.path.length === 2 && issue.path[0] === 'layers' && isRecord(json) && Array.isArray(json.layers)) {
+      const layer: unknown = json.layers[issue.path[1] as number];
+      const type = isRecord(layer) ? layer.type : undefined;
+      const allowed = layerKeys(type);
+      if (allowed) return `layer ${String(issue.path[1])} (${String(type)}): ${unknown}; allowed keys: ${allowed.join(', ')}`;
+    }
+    return `${path}: ${unknown}`;
+  }
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'type' && 'options' in issue && Array.isArray(issue.options)) {
+    const layers = isRecord(json) && Array.isArray(json.layers) ? json.layers : [];
+    const layer: unknown = layers[issue.path[1] as number];
+    const type = isRecord(layer) ? layer.type : undefined;
+    return `${path}: unknown layer type ${JSON.stringify(type)}; known types: ${issue.options.join(', ')}`;
+  }
+  return `${path}: ${issue.message}`;
+}
+
+/**
+ * Validates unknown JSON as a model spec; the error names the offending path (an unknown key,
+ * e.g. PyTorch's `out_channels`, with the keys the layer allows).
+ */
 export function parseModelSpec(json: unknown, source = 'model spec'): ModelSpec {
   const result = modelSpecSchema.safeParse(json);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new ModelSpecError(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    // An unknown key explains the rest (`out_channels` for `out` also leaves `out` missing): report it first.
+    const issue = result.error.issues.find((i) => i.code === 'unrecognized_keys') ?? result.error.issues[0];
+    throw new ModelSpecError(`${source}: ${describeIssue(issue, json)}`);
   }
+  checkWidths(result.data, source);
   return result.data;
 }
 
-/** Builds the layer for `spec` given the per-sample input shape; returns it and its output shape. */
+/** Only the last layer may leave out a linear layer's `out` (it gets the number of classes). */
+function checkWidths(spec: ModelSpec, source = `model '${spec.name}'`): void {
+  spec.layers.forEach((layer, i) => {
+    if (layer.type === 'linear' && layer.out === undefined && i !== spec.layers.length - 1) {
+      throw new ModelSpecError(
+        `${source}: layer ${i} (linear) has no 'out': only the last layer may leave it out (to get the dataset's number of classes); give hidden layers their width`,
+      );
+    }
+  });
+}
+
 /** What the data tells the builder: sizes a spec may leave out. */
 export interface BuildContext {
-  /** The dataset's number of classes (vocabulary size for text). */
+  /**
+   * The dataset's number of classes (vocabulary size for text). When given, the model's output
+   * width must equal it: a narrower or wider last layer fails here, naming it, not at the first step.
+   */
   readonly numClasses?: number;
 }
 
@@ -101,7 +159,14 @@ interface LayerContext extends BuildContext {
   sequence: boolean;
 }
 
-function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: string, context: LayerContext): { module: Module; output: number[] } {
+/** A layer whose shapes are checked: its output shape, and how to build it (drawing from `rng`). */
+interface PlannedLayer {
+  readonly output: number[];
+  readonly make: (rng: Rng) => Module;
+}
+
+/** Checks `spec` against the per-sample input shape; returns its output shape and its builder. */
+function planLayer(spec: LayerSpec, input: readonly number[], where: string, context: LayerContext): PlannedLayer {
   switch (spec.type) {
     case 'linear': {
       // On a flat input, or on each position of a sequence [T, features].
@@ -110,43 +175,42 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
       }
       const out = spec.out ?? context.numClasses;
       if (out === undefined) throw new ModelSpecError(`${where} (linear) has no 'out' and the dataset gives no number of classes`);
-      return { module: new Linear(input[input.length - 1], out, rng, { bias: spec.bias, init: spec.init }), output: [...input.slice(0, -1), out] };
+      return { make: (rng) => new Linear(input[input.length - 1], out, rng, { bias: spec.bias, init: spec.init }), output: [...input.slice(0, -1), out] };
     }
     case 'embedding': {
       if (input.length !== 1) throw new ModelSpecError(`${where} (embedding) needs token ids [time], got ${formatShape(input)}`);
       const num = spec.num ?? context.numClasses;
       if (num === undefined) throw new ModelSpecError(`${where} (embedding) has no 'num' and the dataset gives no vocabulary size`);
       context.sequence = true;
-      return { module: new Embedding(num, spec.dim, rng, { std: spec.std }), output: [input[0], spec.dim] };
+      return { make: (rng) => new Embedding(num, spec.dim, rng, { std: spec.std }), output: [input[0], spec.dim] };
     }
     case 'rnn':
     case 'lstm':
     case 'gru': {
       if (input.length !== 2) throw new ModelSpecError(`${where} (${spec.type}) needs a sequence [time, features], got ${formatShape(input)}`);
       const Cell = spec.type === 'lstm' ? LSTM : spec.type === 'gru' ? GRU : RNN;
-      return { module: new Cell(input[1], spec.hidden, rng, { numLayers: spec.layers ?? 1 }), output: [input[0], spec.hidden] };
+      return { make: (rng) => new Cell(input[1], spec.hidden, rng, { numLayers: spec.layers ?? 1 }), output: [input[0], spec.hidden] };
     }
     case 'positional': {
       if (input.length !== 2) throw new ModelSpecError(`${where} (positional) needs a sequence [time, features], got ${formatShape(input)}`);
-      const module = spec.kind === 'learned' ? new PositionalEmbedding(input[0], input[1], rng, { std: spec.std }) : new SinusoidalPositions(input[0], input[1]);
-      return { module, output: [...input] };
+      const make = (rng: Rng): Module => (spec.kind === 'learned' ? new PositionalEmbedding(input[0], input[1], rng, { std: spec.std }) : new SinusoidalPositions(input[0], input[1]));
+      return { make, output: [...input] };
     }
     case 'layernorm':
-      return { module: new LayerNorm(input[input.length - 1], { eps: spec.eps }), output: [...input] };
+      return { make: () => new LayerNorm(input[input.length - 1], { eps: spec.eps }), output: [...input] };
     case 'transformer': {
       if (input.length !== 2) throw new ModelSpecError(`${where} (transformer) needs a sequence [time, features], got ${formatShape(input)}`);
       if (input[1] % spec.heads !== 0) throw new ModelSpecError(`${where} (transformer): ${input[1]} features do not split into ${spec.heads} heads`);
-      const module = new TransformerBlock(input[1], spec.heads, rng, { mlpRatio: spec.mlpRatio, dropout: spec.dropout, causal: spec.causal ?? true });
-      return { module, output: [...input] };
+      return { make: (rng) => new TransformerBlock(input[1], spec.heads, rng, { mlpRatio: spec.mlpRatio, dropout: spec.dropout, causal: spec.causal ?? true }), output: [...input] };
     }
     case 'flatten':
-      return { module: new Flatten(1), output: [shapeSize(input)] };
+      return { make: () => new Flatten(1), output: [shapeSize(input)] };
     case 'batchnorm1d':
       if (input.length !== 1 && input.length !== 2) throw new ModelSpecError(`${where} (batchnorm1d) needs a [features] or [channels, length] input, got ${formatShape(input)}`);
-      return { module: new BatchNorm1d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
+      return { make: () => new BatchNorm1d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
     case 'batchnorm2d':
       if (input.length !== 3) throw new ModelSpecError(`${where} (batchnorm2d) needs a [channels, height, width] input, got ${formatShape(input)}`);
-      return { module: new BatchNorm2d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
+      return { make: () => new BatchNorm2d(input[0], { eps: spec.eps, momentum: spec.momentum }), output: [...input] };
     case 'conv2d':
     case 'avgpool2d':
     case 'maxpool2d': {
@@ -160,23 +224,23 @@ function buildLayer(spec: LayerSpec, input: readonly number[], rng: Rng, where: 
       } catch (err) {
         throw new ModelSpecError(`${where} (${spec.type}): ${(err as Error).message} (input ${formatShape(input)})`);
       }
-      if (spec.type === 'maxpool2d') return { module: new MaxPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
-      if (spec.type === 'avgpool2d') return { module: new AvgPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
-      const module = new Conv2d(c, spec.out, spec.kernel, rng, { stride: spec.stride, padding: spec.padding, dilation: spec.dilation, bias: spec.bias });
-      return { module, output: [spec.out, geometry.oh, geometry.ow] };
+      if (spec.type === 'maxpool2d') return { make: () => new MaxPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
+      if (spec.type === 'avgpool2d') return { make: () => new AvgPool2d(spec.kernel, { stride: spec.stride, padding: spec.padding }), output: [c, geometry.oh, geometry.ow] };
+      const make = (rng: Rng): Module => new Conv2d(c, spec.out, spec.kernel, rng, { stride: spec.stride, padding: spec.padding, dilation: spec.dilation, bias: spec.bias });
+      return { make, output: [spec.out, geometry.oh, geometry.ow] };
     }
     case 'relu':
-      return { module: new ReLU(), output: [...input] };
+      return { make: () => new ReLU(), output: [...input] };
     case 'leaky_relu':
-      return { module: new LeakyReLU(spec.negativeSlope), output: [...input] };
+      return { make: () => new LeakyReLU(spec.negativeSlope), output: [...input] };
     case 'gelu':
-      return { module: new GELU(spec.approximate), output: [...input] };
+      return { make: () => new GELU(spec.approximate), output: [...input] };
     case 'sigmoid':
-      return { module: new Sigmoid(), output: [...input] };
+      return { make: () => new Sigmoid(), output: [...input] };
     case 'tanh':
-      return { module: new Tanh(), output: [...input] };
+      return { make: () => new Tanh(), output: [...input] };
     case 'dropout':
-      return { module: new Dropout(spec.p, rng.fork()), output: [...input] };
+      return { make: (rng) => new Dropout(spec.p, rng.fork()), output: [...input] };
   }
 }
 
@@ -190,14 +254,53 @@ export function contextLength(spec: ModelSpec): number | undefined {
   return spec.input.length === 1 && spec.layers[0]?.type === 'embedding' ? spec.input[0] : undefined;
 }
 
-export function buildModel(spec: ModelSpec, rng: Rng, buildContext: BuildContext = {}): BuiltModel {
+/** The field of a layer that sets its output width, for messages. */
+const WIDTH_FIELD: Partial<Record<LayerSpec['type'], string>> = { linear: 'out', conv2d: 'out', embedding: 'dim', rnn: 'hidden', lstm: 'hidden', gru: 'hidden' };
+
+/** The last layer that sets a width, and its field ("layer 5 (linear) 'out'"), for messages; null if none does. */
+export function outputWidthLayer(spec: ModelSpec): string | null {
+  for (let i = spec.layers.length - 1; i >= 0; i--) {
+    const field = WIDTH_FIELD[spec.layers[i].type];
+    if (field) return `layer ${i} (${spec.layers[i].type}) '${field}'`;
+  }
+  return null;
+}
+
+/** `classesUnknown`: sizes that come from the classes are 0 (not known before the data is loaded). */
+function planModel(spec: ModelSpec, buildContext: BuildContext, classesUnknown = false): { layers: PlannedLayer[]; outputShape: number[] } {
   let shape: number[] = [...spec.input];
-  const modules: Module[] = [];
-  const context: LayerContext = { ...buildContext, sequence: false };
+  const layers: PlannedLayer[] = [];
+  const context: LayerContext = { ...(classesUnknown ? { numClasses: 0 } : buildContext), sequence: false };
   spec.layers.forEach((layer, i) => {
-    const built = buildLayer(layer, shape, rng, `layer ${i}`, context);
-    modules.push(built.module);
-    shape = built.output;
+    const planned = planLayer(layer, shape, `layer ${i}`, context);
+    layers.push(planned);
+    shape = planned.output;
   });
-  return { model: new Sequential(...modules), outputShape: shape };
+  const classes = classesUnknown ? undefined : buildContext.numClasses;
+  if (classes !== undefined && shape[shape.length - 1] !== classes) {
+    const width = shape[shape.length - 1];
+    const culprit = `${outputWidthLayer(spec) ?? 'its output width'} is ${width}`;
+    throw new ModelSpecError(
+      `model '${spec.name}': ${culprit} but the dataset has ${classes} classes: the output ${formatShape(shape)} must end in ${classes} (a last linear layer without 'out' gets it)`,
+    );
+  }
+  return { layers, outputShape: shape };
+}
+
+/**
+ * The per-sample output shape of `spec`, with every layer's shapes checked — the checks
+ * `buildModel` makes, without allocating a parameter. Given `numClasses`, the output width must
+ * equal it; without, sizes a spec takes from the classes (a last linear layer's `out`) are 0.
+ */
+export function modelOutputShape(spec: ModelSpec, numClasses?: number): readonly number[] {
+  checkWidths(spec);
+  return planModel(spec, { numClasses }, numClasses === undefined).outputShape;
+}
+
+export function buildModel(spec: ModelSpec, rng: Rng, buildContext: BuildContext = {}): BuiltModel {
+  // Presets are not parsed, so their widths are checked here as well.
+  checkWidths(spec);
+  const { layers, outputShape } = planModel(spec, buildContext);
+  // Built in layer order, so each draws from `rng` exactly as before.
+  return { model: new Sequential(...layers.map((l) => l.make(rng))), outputShape };
 }

@@ -6,9 +6,10 @@
  */
 
 /**
- * The scalars of one Adam update, all float64 (a kernel must not round them to float32: 1 − β2 in
- * float32 is 1.3e-5 off, relatively, for β2 = 0.999). A kernel is expected to reproduce the
- * reference loop in shared/optim/adam.ts bit for bit.
+ * The scalars of one Adam update, all computed in float64 (a kernel must not form them itself in
+ * float32: 1 − β2 from a float32 β2 = 0.999 is 1.3e-5 off, relatively). A kernel may then compute
+ * in float32, as PyTorch does, staying within a few float32 roundings of the reference loop in
+ * shared/optim/adam.ts.
  */
 export interface AdamArgs {
   readonly beta1: number;

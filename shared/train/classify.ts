@@ -145,6 +145,15 @@ export function evaluate(model: Module, dataset: Dataset, batchSize = defaultEva
  * equals `evaluate`'s up to float32 rounding of the per-batch means (~1e-7 relative).
  */
 export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset))): Promise<EvalResult> {
+  return (await evaluateUnlessAbandoned(model, dataset, () => false, sliceMs, batchSize))!;
+}
+
+/**
+ * `evaluateYielding` that gives up, returning null, at the first turn of the event loop after
+ * `abandon()` turns true (a coordinator told to stop within a bound); the model is left in the
+ * mode it was in.
+ */
+export async function evaluateUnlessAbandoned(model: Module, dataset: Dataset, abandon: () => boolean, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset))): Promise<EvalResult | null> {
   const steps = evaluationBatches(model, dataset, batchSize);
   let sliceStart = performance.now();
   for (;;) {
@@ -153,6 +162,10 @@ export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs 
     if (performance.now() - sliceStart >= sliceMs) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
+      if (abandon()) {
+        steps.return(undefined as never); // runs the generator's finally: the model's mode is restored
+        return null;
+      }
     }
   }
 }

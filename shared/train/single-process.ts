@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit } from '../data/dataset.js';
-import { openDataset } from '../data/registry.js';
+import { describeDataset, openDataset } from '../data/registry.js';
 import { BatchSampler } from '../data/sampler.js';
 import { buildModel, contextLength, type ModelSpec } from '../nn/spec.js';
 import type { Module } from '../nn/module.js';
@@ -15,11 +15,14 @@ import { clipGradNorm } from '../optim/clip.js';
 import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
 import { EarlyStopping } from './early-stopping.js';
+import { checkBatchSize, checkModelFitsDataset } from './fit.js';
 import { backendOf, computeGradients, evaluate, type EvalResult } from './classify.js';
 import { attachGrads, bufferSlots, checkpointParams, detachGrads, paramSlots } from './params.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
+  /** How the user named the model (`--model`: a preset or a file), for messages; default its name. */
+  readonly modelSource?: string;
   readonly dataset: string;
   readonly dataDir?: string;
   readonly epochs: number;
@@ -96,13 +99,20 @@ export interface TrainSummary {
 
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
-  const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
+  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model) };
+  // What can be checked before reading any data is; the rest (a text's vocabulary size, the split's size) right after.
+  const description = describeDataset(config.dataset, datasetOptions);
+  checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
+  checkBatchSize(config);
+  const data = openDataset(config.dataset, datasetOptions);
+  checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, { ...description, numClasses: data.train.numClasses });
   const pool = firstSamples(data.train, config.trainSamples);
   const testSet = firstSamples(data.test, config.testSamples);
   const valFraction = config.valFraction ?? 0;
   if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
   // A dataset with its own validation split (contiguous text) uses it; others hold out a seeded fraction.
   const { train, val } = valFraction > 0 ? trainValSplit(pool, valFraction, config.seed) : { train: pool, val: data.val ?? null };
+  checkBatchSize(config, train.size);
   const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });

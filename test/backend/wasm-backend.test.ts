@@ -168,11 +168,14 @@ describe('a training step on the wasm backend', () => {
 });
 
 describe('vector ops', () => {
-  it('the SIMD Adam and AdamW updates reproduce the TypeScript reference bit for bit: parameters and moments', () => {
-    // Several steps with beta2 close to 1 (where rounding 1 − β2 to float32 alone puts exp_avg_sq
-    // 1.3e-5 off, relatively), gradients spanning seven orders of magnitude and some exact zeros,
-    // odd lengths that leave a scalar tail after the SIMD loop, coupled and decoupled weight decay.
-    // The kernel computes in float64 in the reference's order, so any difference at all is a bug.
+  it('the SIMD Adam and AdamW updates match the float64 reference: parameters and both moments', () => {
+    // Several steps with beta2 close to 1 (where forming 1 − β2 in float32 puts exp_avg_sq 1.3e-5
+    // off, relatively, and the parameters up to 1.2e-3), gradients spanning seven orders of
+    // magnitude and some exact zeros, odd lengths that leave a scalar tail after the SIMD loop,
+    // coupled and decoupled weight decay. The kernel computes in float32 with scalars formed in
+    // float64, as PyTorch does: a few float32 roundings (~1e-7) from the reference, so the bounds
+    // are 2e-6 — ten times under what the float32 1 − β2 gave. exp_avg_sq is a sum of squares (no
+    // cancellation), so it is bounded element by element; exp_avg and p relative to their largest.
     const rng = new Rng(8);
     const lengths = [1, 3, 7, 1003];
     const configs = [
@@ -214,11 +217,9 @@ describe('vector ops', () => {
           const fastState = a.stateDict().buffers;
           const slowState = b.stateDict().buffers;
           lengths.forEach((_, k) => {
-            for (const buffer of ['exp_avg', 'exp_avg_sq']) {
-              const key = `${k}.${buffer}`;
-              expect(elementRelError(fastState[key], slowState[key]), `${what}: ${key}`).toBe(0);
-            }
-            expect(elementRelError(fast[k].value, slow[k].value), `${what}: p${k}`).toBe(0);
+            expect(elementRelError(fastState[`${k}.exp_avg_sq`], slowState[`${k}.exp_avg_sq`]), `${what}: ${k}.exp_avg_sq`).toBeLessThan(2e-6);
+            expect(maxRelError(fastState[`${k}.exp_avg`], slowState[`${k}.exp_avg`]), `${what}: ${k}.exp_avg`).toBeLessThan(2e-6);
+            expect(maxRelError(fast[k].value, slow[k].value), `${what}: p${k}`).toBeLessThan(2e-6);
             expect(backend.addressOf(fast[k].value)).not.toBeNull();
           });
         }

@@ -112,7 +112,7 @@ beforeAll(async () => {
   const run = await runCli(args, { timeoutMs: 120_000 });
   if (run.code !== 0) throw new Error(`meshgrad ${args.join(' ')} failed (${run.code}):\n${run.stderr}\n${run.stdout}`);
   summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as typeof summary;
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -244,7 +244,7 @@ describe('the coordinator saves and restores buffers', () => {
     expect(resumed.buffers()).toEqual(expectedBuffers);
     expect(resumed.parameters()).toEqual(expectedParams);
     expect(rest.testAccuracy).toBe(full.testAccuracy);
-  }, 120_000);
+  }, 300_000);
 
   it('resumes from an older checkpoint without buffers, which keep their initial values and are reported', async () => {
     const checkpointDir = join(dir, 'c');
@@ -270,7 +270,7 @@ describe('the coordinator saves and restores buffers', () => {
     expect(bufferValues(model).get('1.running_var')).toEqual(new Float32Array(4).fill(1));
     // Loaders that evaluate (generate) refuse such a file, naming what it lacks.
     expect(() => loadModelState(freshModel(), { params: new Map() }, 'old.safetensors')).toThrow(/old\.safetensors has no 1\.running_mean, 1\.running_var, 1\.num_batches_tracked/);
-  }, 60_000);
+  }, 300_000);
 });
 
 describe('I64 model tensors in saveCheckpoint / loadCheckpoint', () => {

@@ -21,7 +21,7 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 240_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);

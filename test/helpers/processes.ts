@@ -49,7 +49,7 @@ export class Proc {
   }
 
   /** The first JSON log line whose `msg` is `msg`. */
-  async waitForLog(msg: string, timeoutMs = 20_000): Promise<LogLine> {
+  async waitForLog(msg: string, timeoutMs = 120_000): Promise<LogLine> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logs.find((l) => l.msg === msg);

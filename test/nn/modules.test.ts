@@ -86,6 +86,23 @@ describe('model specs', () => {
     expect(() => parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'conv9' }] })).toThrow(/layers\.0/);
     expect(() => parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'linear', out: -3 }] })).toThrow(/layers\.0\.out/);
   });
+  it('names an unknown key with the layer and the keys it allows, before any missing field', () => {
+    expect(() => parseModelSpec({ name: 'x', input: [1, 28, 28], layers: [{ type: 'conv2d', out_channels: 8, kernel: 3 }] }, 'x.json')).toThrow(
+      "x.json: layer 0 (conv2d): unknown key 'out_channels'; allowed keys: type, out, kernel, stride, padding, dilation, bias",
+    );
+    expect(() => parseModelSpec({ name: 'x', input: [4], layer: [] })).toThrow(/\(root\): unknown key 'layer'; allowed keys: name, input, layers, defaults/);
+    expect(() => parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'conv9' }] })).toThrow(/layers\.0\.type: unknown layer type "conv9"; known types: linear, /);
+  });
+  it('only the last linear layer may leave out its width; the output width must be the number of classes', () => {
+    const hidden = { name: 'x', input: [4], layers: [{ type: 'linear' }, { type: 'relu' }, { type: 'linear', out: 3 }] };
+    expect(() => parseModelSpec(hidden)).toThrow(/layer 0 \(linear\) has no 'out': only the last layer may leave it out/);
+    // Presets and other unparsed specs are checked when built.
+    expect(() => buildModel(hidden as never, new Rng(1), { numClasses: 3 })).toThrow(/layer 0 \(linear\) has no 'out'/);
+    const narrow = parseModelSpec({ name: 'x', input: [4], layers: [{ type: 'linear', out: 8 }, { type: 'relu' }, { type: 'linear', out: 3 }] });
+    expect(() => buildModel(narrow, new Rng(1), { numClasses: 10 })).toThrow(/layer 2 \(linear\) 'out' is 3 but the dataset has 10 classes/);
+    expect(buildModel(narrow, new Rng(1), { numClasses: 3 }).outputShape).toEqual([3]);
+    expect(buildModel(parseModelSpec({ ...narrow, layers: [{ type: 'linear', out: 8 }, { type: 'linear' }] }), new Rng(1), { numClasses: 10 }).outputShape).toEqual([10]);
+  });
   it('fails before training when shapes do not fit, naming the layer and shape', () => {
     const spec = parseModelSpec({ name: 'x', input: [1, 28, 28], layers: [{ type: 'linear', out: 10 }] });
     expect(() => buildModel(spec, new Rng(1))).toThrow(/layer 0 \(linear\) needs a flat input, got \[1, 28, 28\]/);
