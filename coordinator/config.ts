@@ -17,6 +17,10 @@ export interface CoordinatorConfig extends TrainConfig {
   /** A worker that has not returned an assigned shard after this long is dropped. */
   readonly stepTimeoutMs: number;
   readonly heartbeatMs: number;
+  /** A connection that has not sent `join` this long after its upgrade is closed (4007). Default 10000. */
+  readonly joinTimeoutMs?: number;
+  /** A TCP connection that has not completed its HTTP upgrade (or request) in this long is destroyed. Default 10000. */
+  readonly handshakeTimeoutMs?: number;
   readonly checkpointDir?: string;
   readonly checkpointEvery?: number;
   /**

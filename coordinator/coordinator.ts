@@ -77,7 +77,10 @@ export const STRAGGLER_FIRST_MS = 10_000;
 const STRAGGLER_WINDOW = 21;
 
 /** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
-export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005, silent: 4006 } as const;
+export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005, silent: 4006, joinTimeout: 4007 } as const;
+
+/** How long a connection may stay without sending `join` by default (--join-timeout). */
+export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
 
 export class Coordinator {
   readonly runId: string;
@@ -202,9 +205,11 @@ export class Coordinator {
     const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
     c.transport = await Transport.listen(
       // A gradients frame is one float32 per parameter plus a little framing; allow 2x and 1 MiB.
-      { host: config.host, port: config.port, token: config.token, maxPayload: 2 * paramBytes + (1 << 20), logger: log, wire: metrics.common.wire },
+      { host: config.host, port: config.port, token: config.token, maxPayload: 2 * paramBytes + (1 << 20), logger: log, wire: metrics.common.wire, handshakeTimeoutMs: config.handshakeTimeoutMs },
       {
+        opened: (conn) => c.onOpened(conn),
         message: (conn, msg) => c.onMessage(conn, msg),
+        rejected: (conn, err) => c.onRejectedFrame(conn, err),
         closed: (conn, code, reason) => c.onClosed(conn, code, reason),
         refused: (reason) => metrics.refused(reason),
       },
@@ -286,6 +291,60 @@ export class Coordinator {
 
   // ---- messages -------------------------------------------------------------------------------
 
+  /** Connections that have not joined yet, with the timer that closes them if they never do. */
+  private readonly joinTimers = new Map<number, NodeJS.Timeout>();
+
+  private onOpened(conn: Connection): void {
+    const ms = this.config.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      this.joinTimers.delete(conn.id);
+      if (this.workers.has(conn.id) || !conn.open) return;
+      this.log.warn('connection closed: no join', { connection: conn.id, remote: conn.remote, joinTimeoutMs: ms });
+      conn.close(CLOSE_CODES.joinTimeout, `no join within ${ms} ms`);
+      // A peer that ignores the close handshake is cut off.
+      setTimeout(() => conn.terminate(), 2000).unref();
+    }, ms);
+    timer.unref();
+    this.joinTimers.set(conn.id, timer);
+  }
+
+  private clearJoinTimer(conn: Connection): void {
+    const t = this.joinTimers.get(conn.id);
+    if (t) clearTimeout(t);
+    this.joinTimers.delete(conn.id);
+  }
+
+  /**
+   * A frame the transport refused (already answered with its error). A `gradients` frame that
+   * failed validation from a joined worker is a rejected contribution like any other: the shard it
+   * names — or, when its step/shard cannot be read, every shard this worker holds in the current
+   * round — goes back to the pool at once, and it counts toward the consecutive-rejections rule.
+   */
+  private onRejectedFrame(conn: Connection, err: ProtocolError): void {
+    if (err.frame?.type !== 'gradients') return;
+    const link = this.workers.get(conn.id);
+    if (!link || link.state !== 'active') return;
+    link.lastSeen = Date.now();
+    const { step, version, shard } = err.frame;
+    const round = this.round;
+    let released = 0;
+    if (round && (step === undefined || step === round.step) && (version === undefined || version === round.version)) {
+      const named = shard === undefined ? undefined : round.find(shard);
+      const holds = named && named.status === 'assigned' && named.workerId === link.id;
+      released = round.release(link.id, holds ? named.id : undefined);
+    }
+    this.rejectContribution(link, err, step, released > 0);
+  }
+
+  /** Counts a rejected contribution (metric, consecutive rejections) and redoes the released work. */
+  private rejectContribution(link: WorkerLink, err: ProtocolError, step: number | undefined, released: boolean): void {
+    link.consecutiveRejects++;
+    this.metrics.gradient('rejected', err.code);
+    this.log.warn('rejected a contribution', { worker: link.label, code: err.code, reason: err.message, step, consecutive: link.consecutiveRejects });
+    if (link.consecutiveRejects >= MAX_CONSECUTIVE_REJECTS) this.drop(link, `${link.consecutiveRejects} rejected contributions in a row`, CLOSE_CODES.misbehaving, 'rejected');
+    else if (released) this.dispatch();
+  }
+
   private onMessage(conn: Connection, msg: Message): void {
     const link = this.workers.get(conn.id);
     if (link) link.lastSeen = Date.now();
@@ -316,6 +375,7 @@ export class Coordinator {
 
   private onJoin(conn: Connection, msg: JoinMessage): void {
     if (this.workers.has(conn.id)) throw new ProtocolError('UNEXPECTED', 'already joined');
+    this.clearJoinTimer(conn);
     if (msg.protocol !== PROTOCOL_VERSION) {
       this.metrics.refused('protocol_version');
       conn.sendError('VERSION_MISMATCH', `protocol version ${msg.protocol} is not supported; the coordinator speaks version ${PROTOCOL_VERSION}`);
@@ -348,7 +408,9 @@ export class Coordinator {
       heartbeatMs: this.config.heartbeatMs,
       version: this.cursor.version,
       params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)),
+      paramNames: this.paramInfo.map((p) => p.name),
       buffers: this.wireBuffers(),
+      bufferNames: this.bufferInfo.map((b) => b.name),
     });
     this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
     this.onMembershipChange();
@@ -369,13 +431,9 @@ export class Coordinator {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
-      link.consecutiveRejects++;
-      this.metrics.gradient('rejected', err.code);
-      this.log.warn('rejected a contribution', { worker: link.label, code: err.code, reason: err.message, step: msg.step });
       link.conn.sendError(err.code, err.message, msg.step);
       round.release(link.id, shard.id);
-      if (link.consecutiveRejects >= MAX_CONSECUTIVE_REJECTS) this.drop(link, `${link.consecutiveRejects} rejected contributions in a row`, CLOSE_CODES.misbehaving, 'rejected');
-      else this.dispatch();
+      this.rejectContribution(link, err, msg.step, true);
       return;
     }
     link.consecutiveRejects = 0;
@@ -392,6 +450,7 @@ export class Coordinator {
   }
 
   private onClosed(conn: Connection, code: number, reason: string): void {
+    this.clearJoinTimer(conn);
     const link = this.workers.get(conn.id);
     if (link && link.state === 'active') this.drop(link, `disconnected (${code}${reason ? ` ${reason}` : ''})`, null, 'disconnect');
   }
@@ -857,6 +916,8 @@ export class Coordinator {
     if (this.deadlineTimer) clearInterval(this.deadlineTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.stopTimer) clearTimeout(this.stopTimer);
+    for (const t of this.joinTimers.values()) clearTimeout(t);
+    this.joinTimers.clear();
     // Workers of a run that never ended (closed mid-run) hear `leave` before the server goes.
     if (this.transport) this.dismissWorkers('shutdown');
     await this.transport?.close();

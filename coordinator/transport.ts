@@ -31,6 +31,8 @@ export interface Connection {
 }
 
 export interface TransportHandlers {
+  /** A WebSocket connection was accepted (authenticated and upgraded). */
+  opened?(conn: Connection): void;
   message(conn: Connection, message: Message, bytes: number): void;
   closed(conn: Connection, code: number, reason: string): void;
   /** A frame that failed to decode or validate (already answered with an error). */
@@ -49,7 +51,14 @@ export interface TransportOptions {
   readonly logger: Logger;
   /** Told of every frame sent and received, and of frames that fail to decode. */
   readonly wire?: WireObserver;
+  /**
+   * How long a TCP connection may take to complete its HTTP request (an upgrade, or a plain
+   * request for /metrics) and stay idle before one: past it the socket is destroyed. Default 10 s.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 class WsConnection implements Connection {
   constructor(readonly id: number, readonly remote: string, private readonly ws: WebSocket, private readonly wire: WireObserver) {}
@@ -83,11 +92,16 @@ export class Transport {
   private closed = false;
 
   private constructor(private readonly options: TransportOptions, private readonly handlers: TransportHandlers) {
-    this.server = createServer((req, res) => {
+    const handshakeMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    // headersTimeout bounds a request whose headers trickle in (checked every
+    // connectionsCheckingInterval); the socket idle timeout catches a connection that sends
+    // nothing at all. Node stops both for a socket once it is upgraded (ws also clears the timeout).
+    this.server = createServer({ headersTimeout: handshakeMs, requestTimeout: Math.max(handshakeMs, 300_000), connectionsCheckingInterval: Math.max(50, Math.min(handshakeMs / 2, 30_000)) }, (req, res) => {
       if (!handlers.http?.(req, res)) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       }
     });
+    this.server.timeout = handshakeMs;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
@@ -138,6 +152,7 @@ export class Transport {
     const wire = this.options.wire ?? nullWireObserver;
     const conn = new WsConnection(this.nextId++, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, ws, wire);
     this.connections.add(conn);
+    this.handlers.opened?.(conn);
     ws.on('message', (data, isBinary) => {
       const frame = frameBytes(data);
       let message: Message;
@@ -149,7 +164,7 @@ export class Transport {
         wire.received('invalid', frame.byteLength);
         wire.decodeError(pe.code);
         this.options.logger.warn('rejected a frame', { connection: conn.id, code: pe.code, reason: pe.message });
-        conn.sendError(pe.code, pe.message);
+        conn.sendError(pe.code, pe.message, pe.frame?.type === 'gradients' ? pe.frame.step : undefined);
         this.handlers.rejected?.(conn, pe);
         return;
       }

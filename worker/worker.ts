@@ -35,6 +35,11 @@ export interface WorkerConfig {
   readonly backoffMaxMs: number;
   /** Give up after this long without a successful join (default: never). */
   readonly giveUpAfterMs?: number;
+  /**
+   * How long the WebSocket opening handshake (TCP connect and HTTP upgrade) may take before the
+   * attempt counts as failed and is retried (default 10 s; shortened so --give-up-after is kept).
+   */
+  readonly handshakeTimeoutMs?: number;
   /** Largest frame accepted from the coordinator. */
   readonly maxPayload: number;
   /**
@@ -59,6 +64,9 @@ function modelName(spec: unknown): string {
   const name = (spec as { name?: unknown } | null)?.name;
   return typeof name === 'string' ? name : 'unknown';
 }
+
+/** How long an opening handshake may take by default. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 type SessionEnd = { kind: 'finished' } | { kind: 'refused'; reason: string } | { kind: 'lost'; reason: string; joined: boolean } | { kind: 'stopped' };
 
@@ -136,7 +144,9 @@ export class MeshWorker {
     let attempt = 0;
     let lastJoin = Date.now();
     for (;;) {
-      const end = await this.session();
+      // A coordinator that accepts TCP but never answers the upgrade must not outlast --give-up-after.
+      const left = this.config.giveUpAfterMs === undefined ? Infinity : lastJoin + this.config.giveUpAfterMs - Date.now();
+      const end = await this.session(Math.max(1, Math.min(this.config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, left + 1)));
       if (this.failure !== null) return { kind: 'failed', reason: this.failure };
       if (end.kind === 'finished') return { kind: 'finished', steps: this.steps };
       if (end.kind === 'refused') return end;
@@ -145,7 +155,7 @@ export class MeshWorker {
         attempt = 0;
         lastJoin = Date.now();
       }
-      if (this.config.giveUpAfterMs !== undefined && Date.now() - lastJoin > this.config.giveUpAfterMs) {
+      if (this.config.giveUpAfterMs !== undefined && Date.now() - lastJoin >= this.config.giveUpAfterMs) {
         return { kind: 'gave-up', reason: `no coordinator at ${this.config.url} for ${this.config.giveUpAfterMs} ms (${end.reason})` };
       }
       const delay = backoffDelay(attempt++, { initialMs: this.config.backoffInitialMs, maxMs: this.config.backoffMaxMs });
@@ -173,7 +183,7 @@ export class MeshWorker {
     m.batchLoss.set(report.loss);
   }
 
-  private session(): Promise<SessionEnd> {
+  private session(handshakeTimeoutMs: number): Promise<SessionEnd> {
     this.gradientsSentAt = null;
     const session = ++this.sessionId;
     const compute = this.compute;
@@ -191,7 +201,7 @@ export class MeshWorker {
       };
       const headers: Record<string, string> = {};
       if (this.config.token !== null) headers.authorization = `Bearer ${this.config.token}`;
-      const ws = new WebSocket(this.config.url, { headers, maxPayload: this.config.maxPayload, perMessageDeflate: false });
+      const ws = new WebSocket(this.config.url, { headers, maxPayload: this.config.maxPayload, perMessageDeflate: false, handshakeTimeout: Math.ceil(handshakeTimeoutMs) });
       this.socket = ws;
       const wire = this.metrics.common.wire;
       const sendFrame = (type: Message['type'], frame: Uint8Array): boolean => {

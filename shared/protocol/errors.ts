@@ -4,7 +4,7 @@
  */
 
 export const ERROR_CODES = [
-  /** The frame is not valid msgpack, or not a map. */
+  /** The frame is not valid plain msgpack (an extension type or msgpackr record included), or not a map. */
   'UNDECODABLE',
   /** The message's `type` is not one this protocol version knows. */
   'UNKNOWN_TYPE',
@@ -30,9 +30,20 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * What could be read of a frame that failed validation: its `type`, and its `step` / `shard` when
+ * those fields were well-formed (so a malformed `gradients` frame can still be tied to a shard).
+ */
+export interface FrameContext {
+  readonly type: string;
+  readonly step?: number;
+  readonly version?: number;
+  readonly shard?: number;
+}
+
 /** A protocol violation by the peer; `code` goes into the `error` message sent back. */
 export class ProtocolError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(readonly code: ErrorCode, message: string, readonly frame?: FrameContext) {
     super(message);
     this.name = 'ProtocolError';
   }

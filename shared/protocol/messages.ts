@@ -45,8 +45,12 @@ export const welcomeSchema = z.object({
   heartbeatMs: int.positive(),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
+  /** The parameters' names (PyTorch style, e.g. `0.weight`), in the order of `params` (optional: added within version 1). */
+  paramNames: z.array(z.string()).optional(),
   /** The model's buffers (BatchNorm running statistics), in the model's buffer order. */
   buffers: z.array(wireTensorSchema).optional(),
+  /** The buffers' names, in the order of `buffers` (optional: added within version 1). */
+  bufferNames: z.array(z.string()).optional(),
 });
 
 export const assignSchema = z.object({
