@@ -4,7 +4,7 @@
  * pool against meshgrad's fork-join pool, and meshgrad's distributed training against its
  * single-process training.
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed] [--isolate]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate]
  *
  * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
  * per-task cost of thread pools (bench/pool.ts) and the distributed step (bench/distributed.ts:
@@ -29,7 +29,7 @@ import { runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed] [--isolate]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
   --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' (cnn, gpt-tiny) suite (default: all)
@@ -66,7 +66,7 @@ function parseCommandLine(argv: string[]): Args {
     process.exit(0);
   }
   const suite = values.suite ?? 'all';
-  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool or distributed)`);
+  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed or models)`);
   return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), child: values.child ?? false };
 }
 

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { addCoordinatorOptions, coordinatorConfigFrom, preflightCoordinator, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
 import { metricsEndpoint } from './metrics-options.js';
+import { jsonLineToText } from './logger.js';
 import { resolveToken } from './token.js';
 import { packageRoot } from '../shared/util/paths.js';
 import { positiveInt } from './flags.js';
@@ -23,7 +24,22 @@ interface LocalFlags extends CoordinatorFlags {
   workerLogLevel: string;
 }
 
-function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output, extra: readonly string[]): ChildProcess {
+/** Local's name for its i-th worker (1-based): not `w<n>`, which the coordinator uses for connection ids. */
+export function localWorkerName(i: number): string {
+  return `local-${i}`;
+}
+
+/**
+ * A line from a worker's stdout or stderr as local shows it. On a terminal a JSON log event becomes
+ * text in the coordinator's own format, with the worker's name in the role's place (and its
+ * `worker` field, the same name, dropped); off a terminal, and for any other line, the line is kept,
+ * prefixed with the name.
+ */
+export function workerLine(name: string, line: string, interactive: boolean): string {
+  return (interactive ? jsonLineToText(line, name, ['worker']) : null) ?? `[${name}] ${line}`;
+}
+
+function spawnWorker(url: string, token: string, name: string, logLevel: string, out: Output, interactive: boolean, extra: readonly string[]): ChildProcess {
   const bin = join(packageRoot(), 'bin', 'meshgrad.js');
   // Each worker serves its metrics on a free port of its own (and logs which).
   const child = spawn(process.execPath, [bin, 'worker', '--connect', url, '--name', name, '--log-level', logLevel, '--backoff-max', '2', '--metrics-port', '0', ...extra], {
@@ -32,7 +48,7 @@ function spawnWorker(url: string, token: string, name: string, logLevel: string,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on('line', (line) => out.write(`[${name}] ${line}`));
+    if (stream) createInterface({ input: stream }).on('line', (line) => out.write(workerLine(name, line, interactive)));
   }
   return child;
 }
@@ -57,6 +73,29 @@ async function stopChildren(children: ChildProcess[], graceMs: number): Promise<
   );
 }
 
+/** --help says what `local` does with the coordinator's options it gives other defaults. */
+function describeLocalDefaults(cmd: Command): void {
+  const option = (long: string): Option => {
+    const found = cmd.options.find((o) => o.long === long);
+    if (!found) throw new Error(`local: no option ${long}`);
+    return found;
+  };
+  const host = option('--host');
+  host.description = 'address the coordinator listens on (the workers connect to it there)';
+  host.defaultValue = '127.0.0.1';
+  const port = option('--port');
+  port.description = 'port the coordinator listens on';
+  port.defaultValue = 0;
+  port.defaultValueDescription = '0, any free port';
+  const token = option('--token');
+  token.description = 'token the workers present (default: a fresh random one, passed to the workers)';
+  const minWorkers = option('--min-workers');
+  minWorkers.description = 'workers needed before training starts or continues';
+  minWorkers.defaultValueDescription = 'the --workers count';
+  const threads = option('--threads');
+  threads.description = `threads in all, divided evenly among the worker processes (at least 1 each; default: the cores available, ${availableParallelism()} here)`;
+}
+
 export function localCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('local').description('run a coordinator and N worker processes on this machine');
   addCoordinatorOptions(cmd);
@@ -66,6 +105,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
   // Locally the coordinator listens on loopback, on any free port, with a fresh random token.
   cmd.setOptionValueWithSource('host', '127.0.0.1', 'default');
   cmd.setOptionValueWithSource('port', 0, 'default');
+  describeLocalDefaults(cmd);
   cmd.action(async (flags: LocalFlags) => {
     const token = resolveToken(flags) ?? randomBytes(24).toString('base64url');
     const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
@@ -79,9 +119,9 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const active = await configureBackend(flags);
     out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}`);
     try {
-      const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags), (c) => {
+      const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {
         out.write(`coordinator listening on ${c.url}`);
-        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, `w${i}`, flags.workerLogLevel, out, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
+        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
       }, true); // a developer's view: progress and epochs as text lines, as `train` prints them
       await reportSummary(out, summary, config.save, flags.summaryJson);
     } finally {

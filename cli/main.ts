@@ -8,6 +8,7 @@ import { workerCommand } from '../worker/command.js';
 import { localCommand } from './local-command.js';
 import { generateCommand } from './generate-command.js';
 import { trainCommand } from './train-command.js';
+import { specCommand } from './spec-command.js';
 import { packageRoot } from '../shared/util/paths.js';
 
 /** The version in package.json. */
@@ -29,6 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(workerCommand(Boolean(process.stderr.isTTY)));
   program.addCommand(localCommand(out, interactive));
   program.addCommand(generateCommand(out));
+  program.addCommand(specCommand(out));
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync([...argv]);

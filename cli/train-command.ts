@@ -16,7 +16,8 @@ export interface TrainFlags extends BackendFlags {
   model: string;
   dataset: string;
   dataDir?: string;
-  epochs: number;
+  /** Unset when not given: 1, or unbounded when --max-steps is given (see resolveEpochs). */
+  epochs?: number;
   batchSize?: number;
   optimizer?: OptimizerName;
   lr?: number;
@@ -47,7 +48,7 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--model <name|file>', `model preset (${presetNames().join(', ')}) or a JSON model spec file`).default('mlp'), 'MODEL'))
     .addOption(env(new Option('--dataset <name>', 'bundled dataset').choices(knownDatasets()).default('fashion-mnist'), 'DATASET'))
     .addOption(env(new Option('--data-dir <dir>', 'read the dataset files from this directory instead of the bundled copy'), 'DATA_DIR'))
-    .addOption(env(new Option('--epochs <n>', 'passes over the training set').argParser(positiveInt).default(1), 'EPOCHS'))
+    .addOption(env(new Option('--epochs <n>', 'passes over the training set (default: 1; with --max-steps and no --epochs, as many as the steps need; with both, whichever ends first)').argParser(positiveInt), 'EPOCHS'))
     .addOption(env(new Option('--batch-size <n>', "global batch size (default: the model's, else 128)").argParser(positiveInt), 'BATCH_SIZE'))
     .addOption(env(new Option('--optimizer <name>', "optimizer (default: the model's, else adam)").choices(OPTIMIZER_NAMES), 'OPTIMIZER'))
     .addOption(env(new Option('--lr <rate>', "learning rate (default: the model's, else 1e-3)").argParser(positiveFloat), 'LR'))
@@ -59,13 +60,22 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--clip-norm <norm>', 'clip gradients to this global L2 norm').argParser(positiveFloat), 'CLIP_NORM'))
     .addOption(env(new Option('--label-smoothing <eps>', 'label smoothing of the cross-entropy target').argParser(fraction).default(0), 'LABEL_SMOOTHING'))
     .addOption(env(new Option('--seed <n>', 'seed of every random choice').argParser(integer).default(1), 'SEED'))
-    .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps').argParser(positiveInt), 'MAX_STEPS'))
+    .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps; without --epochs, run as many epochs as that takes (with --epochs, whichever ends first)').argParser(positiveInt), 'MAX_STEPS'))
     .addOption(env(new Option('--train-samples <n>', 'train on the first n training samples only').argParser(positiveInt), 'TRAIN_SAMPLES'))
     .addOption(env(new Option('--test-samples <n>', 'evaluate on the first n test samples only (quick checks; default: all)').argParser(positiveInt), 'TEST_SAMPLES'))
     .addOption(env(new Option('--val-fraction <f>', 'hold out this fraction of the training split for validation each epoch').argParser(fraction).default(0), 'VAL_FRACTION'))
     .addOption(env(new Option('--early-stopping-patience <epochs>', 'stop when validation loss has not improved for this many epochs; keep the best parameters (needs --val-fraction)').argParser(positiveInt), 'EARLY_STOPPING_PATIENCE'))
     .addOption(env(new Option('--save <file>', 'write the trained model here (parameters and buffers, safetensors)'), 'SAVE'))
     .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here'), 'SUMMARY_JSON'));
+}
+
+/**
+ * --epochs, else unbounded when --max-steps is given (it alone runs that many steps), else 1.
+ * With both, the run ends at whichever comes first.
+ */
+export function resolveEpochs(flags: Pick<TrainFlags, 'epochs' | 'maxSteps'>): number {
+  if (flags.epochs !== undefined) return flags.epochs;
+  return flags.maxSteps !== undefined ? Infinity : 1;
 }
 
 export function trainConfigFrom(flags: TrainFlags): TrainConfig {
@@ -75,7 +85,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     modelSource: flags.model,
     dataset: flags.dataset,
     dataDir: flags.dataDir,
-    epochs: flags.epochs,
+    epochs: resolveEpochs(flags),
     batchSize: flags.batchSize ?? model.defaults?.batchSize ?? 128,
     optimizer: flags.optimizer ?? model.defaults?.optimizer ?? 'adam',
     lr: flags.lr ?? model.defaults?.lr ?? 1e-3,
@@ -104,7 +114,7 @@ export function trainCommand(out: Output, interactive: boolean): Command {
     // Before any data is read: the model against the dataset, the batch, and every output path.
     preflight(config, { save: flags.save, summaryJson: flags.summaryJson });
     const active = await configureBackend(flags);
-    out.write(`training ${config.model.name} on ${config.dataset}: ${config.epochs} epoch(s), batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
+    out.write(`training ${config.model.name} on ${config.dataset}: ${Number.isFinite(config.epochs) ? `${config.epochs} epoch(s)` : `${config.maxSteps} steps`}, batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
     const { summary } = await trainSingleProcess(config, createReporter(out, interactive)).finally(() => active.close());
     out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
     out.write(`peak resident memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);

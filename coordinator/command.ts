@@ -6,7 +6,8 @@ import { Registry } from 'prom-client';
 import { nonNegativeFloat, port, positiveFloat, positiveInt } from '../cli/flags.js';
 import { writeFileAtomic } from '../shared/checkpoint/atomic.js';
 import { preflight } from '../cli/preflight.js';
-import { addMetricsOptions, COORDINATOR_METRICS_PORT, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
+import { addMetricsOptions, COORDINATOR_METRICS_PORT, lingerMetrics, lingerOption, metricsEndpoint, serveMetrics, type MetricsEndpoint, type MetricsFlags } from '../cli/metrics-options.js';
+import type { MetricsServer } from '../shared/metrics/http-server.js';
 import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
 import { createLogReporter } from '../cli/log-reporter.js';
@@ -104,6 +105,8 @@ export async function runCoordinator(
   onListening?: (c: Coordinator) => void | Promise<void>,
   /** Progress as text lines even off a terminal (`local`, a developer's tool); else JSON log events. */
   textProgress = false,
+  /** Runs once the run has ended, while the metrics endpoint is still up (it closes after). */
+  afterRun?: (summary: CoordinatorSummary, server: MetricsServer | null, log: Logger) => Promise<void>,
 ): Promise<CoordinatorSummary> {
   const log = createCliLogger({ role: 'coordinator', level: logLevel, json: !interactive });
   const reporter = interactive || textProgress ? createReporter(out, interactive) : createLogReporter(log);
@@ -116,7 +119,13 @@ export async function runCoordinator(
     await server?.close();
     throw listenError(err, config);
   }
-  return await runStarted(coordinator, onListening).finally(() => server?.close());
+  try {
+    const summary = await runStarted(coordinator, onListening);
+    await afterRun?.(summary, server, log);
+    return summary;
+  } finally {
+    await server?.close();
+  }
 }
 
 /** Node's error for a failed listen, as one line naming the flag (--port, --host) and the value. */
@@ -178,16 +187,23 @@ function jsonLines(log: Logger): Output & { summary(s: CoordinatorSummary): void
 
 export function coordinatorCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('coordinator').description('coordinate a distributed run: shard data, average gradients, step the optimizer');
-  addCoordinatorOptions(cmd);
-  cmd.action(async (flags: CoordinatorFlags) => {
+  addCoordinatorOptions(cmd).addOption(lingerOption());
+  cmd.action(async (flags: CoordinatorFlags & { linger: number }) => {
     const config = coordinatorConfigFrom(flags);
     preflightCoordinator(config, flags);
     // Off a terminal every line is a JSON log event (a service's output goes to a log collector),
     // the closing summary included: `summary` carries its figures as fields.
     const lines: Output = interactive ? out : jsonLines(createCliLogger({ role: 'coordinator', level: flags.logLevel, json: true }));
     const active = await configureBackend(flags);
-    const summary = await runCoordinator(config, lines, interactive, flags.logLevel, metricsEndpoint(flags)).finally(() => active.close());
-    await reportSummary(lines, summary, config.save, flags.summaryJson);
+    // The summary is reported while /metrics is still up, then --linger keeps it up for a last
+    // scrape (not after a stop by signal: docker stop and Kubernetes wait only so long).
+    await runCoordinator(config, lines, interactive, flags.logLevel, metricsEndpoint(flags, cmd), undefined, false, async (summary, server, log) => {
+      try {
+        await reportSummary(lines, summary, config.save, flags.summaryJson);
+      } finally {
+        if (!summary.interrupted) await lingerMetrics(server, flags.linger, log);
+      }
+    }).finally(() => active.close());
   });
   return cmd;
 }

@@ -187,7 +187,8 @@ export class Coordinator {
       vectorOps: this.vectorOps ?? undefined,
     });
     this.sampler = new BatchSampler({ size: this.train.size, batchSize: config.batchSize, seed: config.seed });
-    this.plannedSteps = Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
+    // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
+    this.plannedSteps = this.sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
     this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
     metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer });
     metrics.learningRate.set(config.lr);

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { Registry } from 'prom-client';
 import { positiveFloat, positiveInt } from '../cli/flags.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
-import { addMetricsOptions, metricsEndpoint, serveMetrics, WORKER_METRICS_PORT, type MetricsFlags } from '../cli/metrics-options.js';
+import { addMetricsOptions, lingerMetrics, lingerOption, metricsEndpoint, serveMetrics, WORKER_METRICS_PORT, type MetricsFlags } from '../cli/metrics-options.js';
 import { resolveToken, tokenFileOption, type TokenFlags } from '../cli/token.js';
 import { createWorkerMetrics } from './metrics.js';
 import { MeshWorker, type WorkerConfig } from './worker.js';
@@ -21,6 +21,7 @@ interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   maxPayloadMb: number;
   computeTimeout: number;
   logLevel: LogLevel;
+  linger: number;
 }
 
 const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
@@ -57,16 +58,17 @@ export function workerCommand(interactive: boolean): Command {
       ),
     )
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
-  addMetricsOptions(addBackendOptions(cmd), WORKER_METRICS_PORT, '/metrics and /healthz');
+  addMetricsOptions(addBackendOptions(cmd), WORKER_METRICS_PORT, '/metrics and /healthz').addOption(lingerOption());
   cmd.action(async (flags: WorkerFlags) => {
     const url = checkUrl(flags.connect);
     const token = resolveToken(flags) ?? null;
     const log = createCliLogger({ role: 'worker', level: flags.logLevel, json: !interactive, base: flags.name ? { worker: flags.name } : undefined });
     const registry = new Registry();
     const worker = createWorker(flags, url, token, log, registry);
-    const server = await serveMetrics(metricsEndpoint(flags), registry, log, undefined, () => worker.health());
+    const server = await serveMetrics(metricsEndpoint(flags, cmd), registry, log, undefined, () => worker.health());
     try {
-      await runWorker(worker, log);
+      // --linger only after a run that finished (not one stopped by a signal).
+      if ((await runWorker(worker, log)) === 'finished') await lingerMetrics(server, flags.linger, log);
     } finally {
       await server?.close();
     }
@@ -94,7 +96,7 @@ function createWorker(flags: WorkerFlags, url: string, token: string | null, log
   return new MeshWorker(config, log, createWorkerMetrics(registry));
 }
 
-async function runWorker(worker: MeshWorker, log: Logger): Promise<void> {
+async function runWorker(worker: MeshWorker, log: Logger): Promise<'finished' | 'stopped'> {
   const stop = (): void => worker.stop();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -103,4 +105,5 @@ async function runWorker(worker: MeshWorker, log: Logger): Promise<void> {
   process.off('SIGTERM', stop);
   if (outcome.kind === 'refused' || outcome.kind === 'gave-up' || outcome.kind === 'failed') throw new Error(outcome.reason);
   log.info(outcome.kind === 'finished' ? 'done' : 'stopped', { steps: outcome.steps });
+  return outcome.kind;
 }

@@ -160,7 +160,10 @@ export class MeshWorker {
       }
       const delay = backoffDelay(attempt++, { initialMs: this.config.backoffInitialMs, maxMs: this.config.backoffMaxMs });
       this.metrics.reconnects.inc();
-      this.log.info('connection lost; reconnecting', { reason: end.reason, inMs: delay });
+      // A session that had joined lost its connection; one that never joined could not reach the
+      // coordinator (not up yet, a wrong --connect, or a refused handshake).
+      if (end.joined) this.log.info('connection lost; reconnecting', { reason: end.reason, inMs: delay });
+      else this.log.info('cannot reach the coordinator; retrying', { url: this.config.url, reason: end.reason, inMs: delay });
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
         this.wake = () => {

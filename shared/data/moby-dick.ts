@@ -17,7 +17,6 @@ export const MOBY_DICK_FILES: readonly string[] = Object.freeze(['moby-dick.txt.
 
 export const MOBY_DICK_DEFAULT_CONTEXT_LENGTH = 64;
 
-/** The fractions of the token stream in each split, taken in this order from its start. */
 /** Fractions of the token stream: train, then the held-out test part, whose first half is also the validation set. */
 export const MOBY_DICK_SPLIT = Object.freeze({ train: 0.9, val: 0.05, test: 0.1 });
 

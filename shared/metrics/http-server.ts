@@ -30,14 +30,14 @@ export class MetricsServer {
 
   private constructor(private readonly server: Server, private readonly options: MetricsServerOptions) {}
 
-  /** Binds and listens; a busy port fails with one line naming it. */
+  /** Binds and listens; a busy port fails with one line naming it (and `code` EADDRINUSE). */
   static async listen(options: MetricsServerOptions): Promise<MetricsServer> {
     const server = createServer();
     const m = new MetricsServer(server, options);
     server.on('request', (req, res) => void m.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        if (err.code === 'EADDRINUSE') reject(new Error(`metrics port ${options.port} on ${options.host} is already in use (--metrics-port; 0 picks a free port, --no-metrics disables the endpoint)`));
+        if (err.code === 'EADDRINUSE') reject(Object.assign(new Error(`metrics port ${options.port} on ${options.host} is already in use (--metrics-port; 0 picks a free port, --no-metrics disables the endpoint)`), { code: 'EADDRINUSE' }));
         else reject(new Error(`cannot serve metrics on ${options.host}:${options.port}: ${err.message}`));
       };
       server.once('error', onError);

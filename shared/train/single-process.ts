@@ -25,6 +25,7 @@ export interface TrainConfig {
   readonly modelSource?: string;
   readonly dataset: string;
   readonly dataDir?: string;
+  /** Passes over the training set; Infinity: as many as maxSteps needs. */
   readonly epochs: number;
   readonly batchSize: number;
   readonly optimizer: OptimizerName;
@@ -128,7 +129,8 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     vectorOps: backend.vectorOps?.(),
   });
   const sampler = new BatchSampler({ size: train.size, batchSize: config.batchSize, seed: config.seed });
-  const plannedSteps = Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);
+  // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
+  const plannedSteps = sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);
   const schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: plannedSteps, warmupSteps: config.warmupSteps || undefined });
   const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
 

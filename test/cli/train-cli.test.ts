@@ -62,6 +62,32 @@ describe('meshgrad train', () => {
   });
 });
 
+describe('--max-steps and --epochs', () => {
+  // 256 samples in batches of 128: 2 steps an epoch.
+  const quick = ['train', '--model', 'mlp', '--train-samples', '256', '--batch-size', '128', '--test-samples', '64', '--threads', '1'];
+  const stepsOf = async (args: string[]): Promise<number> => {
+    dir ||= mkdtempSync(join(tmpdir(), 'meshgrad-steps-'));
+    const summaryPath = join(dir, `summary-${args.join('_')}.json`);
+    const { code, stderr } = await runCli([...quick, ...args, '--summary-json', summaryPath]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    return (JSON.parse(readFileSync(summaryPath, 'utf8')) as { steps: number }).steps;
+  };
+
+  it('--max-steps alone runs that many steps, over as many epochs as it takes', async () => {
+    expect(await stepsOf(['--max-steps', '5'])).toBe(5);
+  });
+
+  it('with both, whichever ends first', async () => {
+    expect(await stepsOf(['--max-steps', '5', '--epochs', '1'])).toBe(2);
+    expect(await stepsOf(['--max-steps', '3', '--epochs', '4'])).toBe(3);
+  });
+
+  it('without either, one epoch', async () => {
+    expect(await stepsOf([])).toBe(2);
+  });
+});
+
 describe('language models from the command line', () => {
   it('trains a char-gru on Moby-Dick for a few steps and generates text from its checkpoint', async () => {
     dir = mkdtempSync(join(tmpdir(), 'meshgrad-lm-'));

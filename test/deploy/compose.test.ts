@@ -98,6 +98,9 @@ describe('deploy/compose.yaml', () => {
   it('checks health on the metrics ports: /readyz for the coordinator, /healthz for workers', () => {
     expect(coordinator.environment?.MESHGRAD_METRICS_PORT).toBe('9400');
     expect(worker.environment?.MESHGRAD_METRICS_PORT).toBe('9401');
+    // Two scrape intervals (prometheus.yml: 5 s) of /metrics after the run, for the final figures.
+    expect(coordinator.environment?.MESHGRAD_LINGER).toBe('10');
+    expect(worker.environment?.MESHGRAD_LINGER).toBe('10');
     expect(healthUrl(coordinator)).toBe('http://127.0.0.1:9400/readyz');
     expect(healthUrl(worker)).toBe('http://127.0.0.1:9401/healthz');
     expect(coordinator.expose).toEqual(expect.arrayContaining(['7070', '9400']));

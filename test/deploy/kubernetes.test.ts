@@ -137,14 +137,14 @@ describe('deploy/k8s', () => {
     expect(probe(c, 'readinessProbe')).toEqual({ path: '/readyz', port: 9400 });
     expect(probe(c, 'livenessProbe')).toEqual({ path: '/healthz', port: 9400 });
     expect(c.ports?.map((p) => [p.name, p.containerPort])).toEqual([['ws', 7070], ['metrics', 9400]]);
-    expect(c.env).toEqual(expect.arrayContaining([{ name: 'MESHGRAD_METRICS_PORT', value: '9400' }, { name: 'MESHGRAD_PORT', value: '7070' }]));
+    expect(c.env).toEqual(expect.arrayContaining([{ name: 'MESHGRAD_METRICS_PORT', value: '9400' }, { name: 'MESHGRAD_PORT', value: '7070' }, { name: 'MESHGRAD_LINGER', value: '30' }]));
   });
 
   it.skipIf(skip)(t('wires the worker liveness probe to /healthz on its metrics port'), () => {
     const c = container(one<Workload>('Deployment', 'meshgrad-worker'));
     expect(probe(c, 'livenessProbe')).toEqual({ path: '/healthz', port: 9401 });
     expect(c.ports?.map((p) => [p.name, p.containerPort])).toEqual([['metrics', 9401]]);
-    expect(c.env).toEqual(expect.arrayContaining([{ name: 'MESHGRAD_METRICS_PORT', value: '9401' }]));
+    expect(c.env).toEqual(expect.arrayContaining([{ name: 'MESHGRAD_METRICS_PORT', value: '9401' }, { name: 'MESHGRAD_LINGER', value: '30' }]));
   });
 
   it.skipIf(skip)(t('points workers at the coordinator Service, which selects the coordinator pod'), () => {
