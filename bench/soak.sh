@@ -22,16 +22,22 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$out"
 
 hogs=()
-cleanup() { for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
+run_pid=""
+cleanup() { for p in "${hogs[@]}" $run_pid; do kill "$p" 2>/dev/null || true; done; }
+# Interrupted: stop the hogs and the run in flight, then exit (a trap alone would let the loop go on).
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 for _ in $(seq "$(nproc)"); do node -e 'for (;;) {}' & hogs+=($!); done
 
 hangs=0 failures=0 times=()
 for i in $(seq "$runs"); do
   start=$(date +%s.%N)
   set +e
-  timeout --signal=KILL "$limit" node "$root/bin/meshgrad.js" "$@" --save "$out/run-$i.safetensors" >"$out/run-$i.log" 2>&1
+  timeout --signal=KILL "$limit" node "$root/bin/meshgrad.js" "$@" --save "$out/run-$i.safetensors" >"$out/run-$i.log" 2>&1 &
+  run_pid=$!
+  wait "$run_pid"
   code=$?
+  run_pid=""
   set -e
   seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   times+=("$seconds")
