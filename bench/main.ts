@@ -4,7 +4,7 @@
  * pool against meshgrad's fork-join pool, and meshgrad's distributed training against its
  * single-process training.
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
  *
  * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
  * per-task cost of thread pools (bench/pool.ts) and the distributed step (bench/distributed.ts:
@@ -29,11 +29,12 @@ import { runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
   --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' (cnn, gpt-tiny) suite (default: all)
-  --isolate      run each suite in a fresh Node process (default: all in this one)`;
+  --isolate      run each suite in a fresh Node process (default: all in this one)
+  --plan         print what these flags would run (suites, process, output file) and exit`;
 
 type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models';
 const SUITES = ['mlp', 'matmul', 'pool', 'distributed', 'models'] as const;
@@ -43,6 +44,8 @@ interface Args {
   readonly json: string | undefined;
   readonly suite: SuiteName;
   readonly isolate: boolean;
+  /** Print the plan of the run these flags ask for and exit (the docs' commands are checked this way). */
+  readonly plan: boolean;
   /** Internal: run as --isolate's child (no header, no CPU sample). */
   readonly child: boolean;
 }
@@ -55,6 +58,7 @@ function parseCommandLine(argv: string[]): Args {
       json: { type: 'string' },
       suite: { type: 'string', default: 'all' },
       isolate: { type: 'boolean', default: false },
+      plan: { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -67,7 +71,7 @@ function parseCommandLine(argv: string[]): Args {
   }
   const suite = values.suite ?? 'all';
   if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed or models)`);
-  return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), child: values.child ?? false };
+  return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), plan: values.plan ?? false, child: values.child ?? false };
 }
 
 function log(line: string): void {
@@ -360,6 +364,11 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
 
 async function main(): Promise<number> {
   const args = parseCommandLine(process.argv.slice(2));
+  if (args.plan) {
+    const planned = SUITES.filter((s) => args.suite === 'all' || args.suite === s);
+    console.log(`plan: suites ${planned.join(', ')}; ${args.isolate ? 'a fresh Node process per suite' : 'all in this process'}; ${args.quick ? 'quick iteration counts' : 'full iteration counts'}; ${args.json === undefined ? 'no JSON file' : `JSON to ${resolve(args.json)}`}`);
+    return 0;
+  }
   const machine = machineInfo();
   const startedAt = new Date();
   let otherCpu = NaN;

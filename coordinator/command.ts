@@ -16,7 +16,8 @@ import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
-import { Coordinator, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
+import { Coordinator, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './transport.js';
 import { latestPath } from './run-checkpoint.js';
 import { createCoordinatorMetrics } from './metrics.js';
 
@@ -30,6 +31,8 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   checkpointEvery?: number;
   checkpointFailure: CheckpointFailurePolicy;
   stopTimeout: number;
+  joinTimeout: number;
+  handshakeTimeout: number;
   resume?: ResumeMode;
   sendSamples?: boolean;
   balance: 'throughput' | 'even';
@@ -60,6 +63,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
     .addOption(env(new Option('--checkpoint-failure <policy>', "when a periodic checkpoint cannot be written (a full disk; logged, counted in meshgrad_checkpoint_failures_total, the previous checkpoint kept): 'continue' training, or 'stop' the run as SIGTERM does (--save and --summary-json written) and exit 1").choices(['continue', 'stop']).default('continue'), 'CHECKPOINT_FAILURE'))
     .addOption(env(new Option('--stop-timeout <seconds>', 'on SIGINT/SIGTERM, how long to wait for the step in flight (a frozen worker may hold it); then abandon it, checkpoint the last completed step and exit 0. Keep it well below the kill timeout (docker stop: 10 s)').argParser(nonNegativeFloat).default(DEFAULT_STOP_TIMEOUT_MS / 1000), 'STOP_TIMEOUT'))
+    .addOption(env(new Option('--join-timeout <seconds>', "close a connection (code 4007) that has not sent 'join' this long after its WebSocket opened").argParser(positiveFloat).default(DEFAULT_JOIN_TIMEOUT_MS / 1000), 'JOIN_TIMEOUT'))
+    .addOption(env(new Option('--handshake-timeout <seconds>', 'destroy a TCP connection that has not completed its HTTP upgrade this long after it opened (half-open or trickling clients)').argParser(positiveFloat).default(DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000), 'HANDSHAKE_TIMEOUT'))
     .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
@@ -84,6 +89,8 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     checkpointEvery: flags.checkpointEvery,
     checkpointFailure: flags.checkpointFailure,
     stopTimeoutMs: flags.stopTimeout * 1000,
+    joinTimeoutMs: flags.joinTimeout * 1000,
+    handshakeTimeoutMs: flags.handshakeTimeout * 1000,
     resume,
     sendSamples: flags.sendSamples ?? false,
     balance: flags.balance,

@@ -1,12 +1,15 @@
 // The operational flags as real processes: --token-file (compose and Kubernetes secrets) and a
-// busy --metrics-port, each failing with one line that names the file or the port.
+// busy --metrics-port, each failing with one line that names the file or the port; the
+// coordinator's --join-timeout and --handshake-timeout against silent clients.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
+import WebSocket from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { baseConfig, Cluster, TOKEN } from '../helpers/cluster.js';
+import { Proc } from '../helpers/processes.js';
 
 const cluster = new Cluster();
 const dir = mkdtempSync(join(tmpdir(), 'meshgrad-flags-'));
@@ -56,5 +59,40 @@ describe('--metrics-port', () => {
     } finally {
       await new Promise((r) => blocker.close(r));
     }
+  });
+});
+
+describe('--join-timeout and --handshake-timeout', () => {
+  it('a coordinator process closes a silent WebSocket with 4007 and destroys an unfinished upgrade, each after its flag', async () => {
+    const coordinator = Proc.meshgrad('coordinator', ['coordinator', '--port', '0', '--host', '127.0.0.1', '--token', TOKEN, '--join-timeout', '0.5', '--handshake-timeout', '0.5', '--max-steps', '1'], { MESHGRAD_METRICS_PORT: '0' });
+    try {
+      const listening = await coordinator.waitForLog('coordinator listening');
+      const url = String(listening.url);
+      const { port } = new URL(url);
+      // A TCP connection that never sends its upgrade request: destroyed, without a reply.
+      const half = connect(Number(port), '127.0.0.1');
+      let replied = '';
+      half.on('data', (d: Buffer) => (replied += d.toString()));
+      const halfClosed = new Promise<void>((resolve) => half.once('close', () => resolve()));
+      // An authenticated WebSocket that never sends join: closed with 4007.
+      const silent = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const code = await new Promise<number>((resolve, reject) => {
+        silent.once('close', (c) => resolve(c));
+        silent.once('error', reject);
+      });
+      await halfClosed;
+      expect(code).toBe(4007);
+      expect(replied).toBe('');
+      const warned = await coordinator.waitForLog('connection closed: no join');
+      expect(warned.joinTimeoutMs).toBe(500);
+    } finally {
+      await coordinator.stop();
+    }
+  });
+
+  it('refuses a value that is not a positive number, naming the flag', async () => {
+    const { code, stderr } = await runCli(['coordinator', '--port', '0', '--token', 'x', '--join-timeout', '0']);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/--join-timeout/);
   });
 });

@@ -98,7 +98,7 @@ describe('codec', () => {
       expect(e.frame).toEqual({ type: 'gradients', step: 3, version: 3, shard: 1 });
     }
     const { grads: _grads, ...noGrads } = g;
-    const bad = [{ ...g, samples: 0 }, { ...g, samples: -1 }, { ...g, samples: 1.5 }, noGrads, { ...g, grads: [{ dtype: 'float64', shape: [1], data: new Uint8Array(8) }] }, { ...g, grads: [{ dtype: 'float32', shape: [1], data: [0, 0, 0, 0] }] }];
+    const bad = [{ ...g, samples: 0 }, { ...g, samples: -1 }, { ...g, samples: 1.5 }, { ...g, computeMs: Infinity }, { ...g, computeMs: -1 }, { ...g, computeMs: NaN }, noGrads, { ...g, grads: [{ dtype: 'float64', shape: [1], data: new Uint8Array(8) }] }, { ...g, grads: [{ dtype: 'float32', shape: [1], data: [0, 0, 0, 0] }] }];
     for (const v of bad) {
       const e = err(v);
       expect(e.code).toBe('BAD_MESSAGE');
