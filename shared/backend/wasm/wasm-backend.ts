@@ -19,11 +19,21 @@ import { broadcastStrides, shapeSize, type Shape } from '../../tensor/shape.js';
 import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
+import {
+  layerNormBackwardKernel,
+  layerNormKernel,
+  logSoftmaxBackwardKernel,
+  logSoftmaxKernel,
+  softmaxBackwardKernel,
+} from '../cpu/fused-norm.js';
+import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
 import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
 import { ThreadPool, type GemmSlice } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
+import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
+import { gruCellBackwardKernel, lstmCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
 
 class WasmBuffer implements DeviceBuffer {
   readonly dtype: DType = 'float32';
@@ -38,6 +48,8 @@ const NR = 8;
 /** Operation codes of the SIMD kernels (assembly/elementwise.ts). */
 const BINARY_CODES: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, gt: 4, ge: 5, eq: 6 };
 const UNARY_CODES: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2 };
+/** The float32 polynomial kernels of assembly/fused.ts (within a few ulps of Math.exp etc.). */
+const TRANSCENDENTAL_CODES: Partial<Record<UnaryOp, number>> = { exp: 0, tanh: 1, sigmoid: 2, erf: 3 };
 
 export interface WasmBackendOptions {
   /** Threads for intra-op parallelism, this one included (default 1). */
@@ -164,7 +176,9 @@ export class WasmBackend implements Backend {
     const A = this.use(a);
     const { buffer, out } = this.fresh(a.length);
     const code = UNARY_CODES[op];
+    const transcendental = TRANSCENDENTAL_CODES[op];
     if (code !== undefined) this.kernels.unary(code, A.ptr, buffer.ptr, a.length);
+    else if (transcendental !== undefined) this.kernels.unaryTranscendental(transcendental, A.ptr, buffer.ptr, a.length);
     else unaryKernel(op, A.view, out);
     return buffer;
   }
@@ -407,5 +421,176 @@ export class WasmBackend implements Backend {
 
   async close(): Promise<void> {
     await this.pool?.close();
+  }
+
+  // ---- fused: norms, activations, softmax (NormKernels, shared/backend/fused-norm.ts) ------
+
+  // softmax, GELU and the LSTM / GRU forward cells run SIMD kernels (assembly/fused.ts: float32
+  // polynomial exp / tanh / erf); the rest run the reference kernels on views of the heap, each
+  // writing straight into its fresh block.
+
+  softmax(x: DeviceBuffer, rows: number, cols: number, causal: boolean): DeviceBuffer {
+    const X = this.use(x);
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || rows * cols !== x.length) {
+      throw new RangeError(`softmax: ${x.length} elements are not [${rows}, ${cols}]`);
+    }
+    if (causal && cols > 0 && rows % cols !== 0) throw new RangeError(`softmax: causal rows ${rows} are not whole [${cols}, ${cols}] blocks`);
+    const { buffer } = this.fresh(x.length);
+    if (x.length > 0) this.kernels.softmaxRows(X.ptr, buffer.ptr, rows, cols, causal ? 1 : 0);
+    return buffer;
+  }
+
+  softmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(y.length);
+    softmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
+    return buffer;
+  }
+
+  logSoftmax(x: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(x.length);
+    logSoftmaxKernel(this.f32(x), out, rows, cols);
+    return buffer;
+  }
+
+  logSoftmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(y.length);
+    logSoftmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
+    return buffer;
+  }
+
+  layerNorm(x: DeviceBuffer, weight: DeviceBuffer | null, bias: DeviceBuffer | null, rows: number, cols: number, eps: number): LayerNormResult {
+    const y = this.fresh(x.length);
+    const mean = this.fresh(rows);
+    const rstd = this.fresh(rows);
+    layerNormKernel(this.f32(x), weight && this.f32(weight), bias && this.f32(bias), rows, cols, eps, y.out, mean.out, rstd.out);
+    return { y: y.buffer, mean: mean.buffer, rstd: rstd.buffer };
+  }
+
+  layerNormBackward(
+    gy: DeviceBuffer,
+    x: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    weight: DeviceBuffer | null,
+    rows: number,
+    cols: number,
+    grads: LayerNormGradRequest,
+  ): LayerNormGrads {
+    const gx = this.fresh(x.length);
+    const gWeight = grads.weight ? this.fresh(cols) : null;
+    const gBias = grads.bias ? this.fresh(cols) : null;
+    layerNormBackwardKernel(this.f32(gy), this.f32(x), this.f32(mean), this.f32(rstd), weight && this.f32(weight), rows, cols, gx.out, gWeight && gWeight.out, gBias && gBias.out);
+    return { gx: gx.buffer, gWeight: gWeight && gWeight.buffer, gBias: gBias && gBias.buffer };
+  }
+
+  gelu(x: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const X = this.use(x);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.gelu(X.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    return buffer;
+  }
+
+  geluBackward(x: DeviceBuffer, gy: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const X = this.use(x);
+    const G = this.use(gy);
+    if (gy.length !== x.length) throw new RangeError(`geluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.geluBackward(X.ptr, G.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    return buffer;
+  }
+
+  // ---- fused: recurrent cells (RecurrentKernels, shared/backend/fused-recurrent.ts) --------
+
+  // The reference kernels on views of the heap. Outputs are allocated first and the input views
+  // taken afterwards, as everywhere in this class.
+
+  /** The reference kernels' argument checks, before a SIMD cell kernel reads raw addresses. */
+  private checkCell(op: string, gates: number, gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, state: DeviceBuffer, batch: number, hidden: number): void {
+    const G = gates * hidden;
+    if (!Number.isInteger(batch) || !Number.isInteger(hidden) || batch < 0 || hidden < 0) throw new RangeError(`${op}: batch ${batch} and hidden ${hidden} must be non-negative integers`);
+    if (G > 0 && gi.length % G !== 0) throw new RangeError(`${op}: gi has ${gi.length} elements, not whole rows of ${G}`);
+    const rows = G > 0 ? gi.length / G : 0;
+    if (!Number.isInteger(giRow) || giRow < 0 || (G > 0 && giRow + batch > rows)) throw new RangeError(`${op}: rows ${giRow} … ${giRow + batch - 1} of gi are outside its ${rows} rows`);
+    if (gh.length !== batch * G) throw new RangeError(`${op}: gh has ${gh.length} elements, expected ${batch * G}`);
+    if (bias !== null && bias.length !== G) throw new RangeError(`${op}: bias has ${bias.length} elements, expected ${G}`);
+    if (state.length !== batch * hidden) throw new RangeError(`${op}: the state has ${state.length} elements, expected ${batch * hidden}`);
+  }
+
+  private f32OrNull(buffer: DeviceBuffer | null): Float32Array | null {
+    return buffer === null ? null : this.f32(buffer);
+  }
+
+  lstmCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, c: DeviceBuffer, batch: number, hidden: number): LstmCellResult {
+    const h = this.fresh(batch * hidden);
+    const cNext = this.fresh(batch * hidden);
+    const act = this.fresh(batch * 5 * hidden);
+    this.checkCell('lstmCell', 4, gi, giRow, gh, bias, c, batch, hidden);
+    this.kernels.lstmCell(this.use(gi).ptr, giRow, this.use(gh).ptr, bias === null ? 0 : this.use(bias).ptr, this.use(c).ptr, batch, hidden, h.buffer.ptr, cNext.buffer.ptr, act.buffer.ptr);
+    return { h: h.buffer, c: cNext.buffer, act: act.buffer };
+  }
+
+  lstmCellBackward(
+    act: DeviceBuffer,
+    c: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradC: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): LstmCellGrads {
+    const gGates = this.fresh(batch * 4 * hidden);
+    const gc = this.fresh(batch * hidden);
+    lstmCellBackwardKernel(this.f32(act), this.f32(c), this.f32OrNull(gradOut), gradOutRow, this.f32OrNull(gradH), this.f32OrNull(gradC), batch, hidden, gGates.out, gc.out);
+    return { gGates: gGates.buffer, gc: gc.buffer };
+  }
+
+  gruCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, h: DeviceBuffer, batch: number, hidden: number): GruCellResult {
+    const hNext = this.fresh(batch * hidden);
+    const act = this.fresh(batch * 4 * hidden);
+    this.checkCell('gruCell', 3, gi, giRow, gh, bias, h, batch, hidden);
+    this.kernels.gruCell(this.use(gi).ptr, giRow, this.use(gh).ptr, bias === null ? 0 : this.use(bias).ptr, this.use(h).ptr, batch, hidden, hNext.buffer.ptr, act.buffer.ptr);
+    return { h: hNext.buffer, act: act.buffer };
+  }
+
+  gruCellBackward(
+    act: DeviceBuffer,
+    h: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradHDirect: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): GruCellGrads {
+    const gGi = this.fresh(batch * 3 * hidden);
+    const gGh = this.fresh(batch * 3 * hidden);
+    const gh = this.fresh(batch * hidden);
+    gruCellBackwardKernel(
+      this.f32(act),
+      this.f32(h),
+      this.f32OrNull(gradOut),
+      gradOutRow,
+      this.f32OrNull(gradH),
+      this.f32OrNull(gradHDirect),
+      batch,
+      hidden,
+      gGi.out,
+      gGh.out,
+      gh.out,
+    );
+    return { gGi: gGi.buffer, gGh: gGh.buffer, gh: gh.buffer };
+  }
+
+  rnnCell(activation: RnnActivation, gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const h = this.fresh(batch * hidden);
+    rnnCellKernel(activation, this.f32(gi), giRow, this.f32(gh), this.f32OrNull(bias), batch, hidden, h.out);
+    return h.buffer;
+  }
+
+  rnnCellBackward(activation: RnnActivation, h: DeviceBuffer, gradOut: DeviceBuffer | null, gradOutRow: number, gradH: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const g = this.fresh(batch * hidden);
+    rnnCellBackwardKernel(activation, this.f32(h), this.f32OrNull(gradOut), gradOutRow, this.f32OrNull(gradH), batch, hidden, g.out);
+    return g.buffer;
   }
 }
