@@ -130,4 +130,12 @@ export interface NormKernels {
    * without trouble for any finite x.
    */
   geluBackward(x: DeviceBuffer, gy: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer;
+  /** ReLU, elementwise: y = x where x > 0, else 0 (NaN stays NaN). One pass instead of a mask and a product. */
+  relu(x: DeviceBuffer): DeviceBuffer;
+  /**
+   * ReLU's gradient from its input: gx = gy where x > 0, else exactly 0 (the subgradient at x = 0
+   * is taken as 0, as PyTorch does). A masked copy rather than gy·[x > 0], so an infinite gy where
+   * x ≤ 0 gives 0, not NaN.
+   */
+  reluBackward(x: DeviceBuffer, gy: DeviceBuffer): DeviceBuffer;
 }

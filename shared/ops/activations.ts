@@ -1,5 +1,5 @@
 /**
- * Activation functions and softmax. relu and leakyRelu are composed from primitives; GELU (both
+ * Activation functions and softmax. leakyRelu is composed from primitives; ReLU, GELU (both
  * forms), softmax (plain and causal) and log-softmax are fused Backend primitives
  * (shared/backend/fused-norm.ts), each recorded as one node whose backward is the matching
  * `…Backward` primitive. sigmoid and tanh are primitives (see elementwise.ts) and are re-exported here.
@@ -15,9 +15,13 @@ import { record } from './record.js';
 
 export { sigmoid, tanh } from './elementwise.js';
 
-/** max(x, 0) as x·[x > 0]: the mask is a constant, so the gradient is g·[x > 0] (0 at x = 0). */
+/**
+ * max(x, 0) as one node (the Backend's fused relu): the gradient is g where x > 0 and 0 elsewhere,
+ * 0 at x = 0 as in PyTorch.
+ */
 export function relu(x: Tensor): Tensor {
-  return mul(x, gt(x, 0));
+  const backend = x.backend;
+  return record('relu', [x], backend.relu(x.buffer), x.shape, (g) => [new Tensor(backend, backend.reluBackward(x.buffer, g.buffer), x.shape)]);
 }
 
 export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {

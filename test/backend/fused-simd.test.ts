@@ -140,6 +140,23 @@ describe('wasm fused kernels against the reference kernels', () => {
     }
   });
 
+  it('relu and its gradient: bit-identical to the reference, NaN kept forward, no gradient through x ≤ 0', () => {
+    for (const [name, b] of backends) {
+      for (const n of [1, 3, 4, 7, 1001]) {
+        const x = rand(n);
+        if (n > 3) x.set([0, -0, NaN], 0);
+        const gy = rand(n);
+        if (n > 4) gy[4] = Infinity;
+        const e = cpu.readSync(cpu.relu(cpu.upload(Float32Array.from(x))))!;
+        const g = b.readSync(b.relu(b.upload(Float32Array.from(x))));
+        expect(Array.from(g).map((v) => (v === 0 ? 0 : v)), name).toEqual(Array.from(e).map((v) => (v === 0 ? 0 : v)));
+        const eb = cpu.readSync(cpu.reluBackward(cpu.upload(Float32Array.from(x)), cpu.upload(Float32Array.from(gy))))!;
+        const gb = b.readSync(b.reluBackward(b.upload(Float32Array.from(x)), b.upload(Float32Array.from(gy))));
+        expect(Array.from(gb).map((v) => (v === 0 ? 0 : v)), name).toEqual(Array.from(eb).map((v) => (v === 0 ? 0 : v)));
+      }
+    }
+  });
+
   it('refuses cell arguments of the wrong size before reading memory', () => {
     const [, b] = backends[0];
     expect(() => b.lstmCell(b.fill('float32', 8, 0), 1, b.fill('float32', 8, 0), null, b.fill('float32', 2, 0), 2, 1)).toThrow(/lstmCell: rows 1 … 2 of gi are outside its 2 rows/);

@@ -92,6 +92,19 @@ function expectSameAsComposed(fused: (...xs: Tensor[]) => Tensor, reference: (..
 // ---- gradient checks (float64, cpu) ---------------------------------------------------------------
 
 describe('fused ops: finite-difference gradient checks (float64)', () => {
+  it('relu: gradient check away from 0, the old x·[x > 0] value, and 0 gradient at x = 0', () => {
+    gradcheck((t) => F.relu(t), [randInput([3, 7], 41, 2, 0.05)]);
+    const x = randInput([4, 5], 42, 2);
+    const fused = F.relu(x);
+    const composed = F.mul(x, F.gt(x, 0));
+    // equal up to the sign of zero (x·0 is −0 for negative x; relu gives +0, as PyTorch does)
+    expect(Array.from(fused.dataSync(), (v) => v + 0)).toEqual(Array.from(composed.dataSync(), (v) => v + 0));
+    const z = F.tensor(new Float64Array([0, -0, 2, -3]), [4]);
+    z.requiresGrad = true;
+    F.sum(F.relu(z)).backward();
+    expect(Array.from(z.grad!.dataSync())).toEqual([0, 0, 1, 0]);
+  });
+
   it('softmax over the last axis, another axis, and a rank-3 middle axis', () => {
     gradcheck((t) => F.softmax(t), [randInput([3, 7], 1, 3)]);
     gradcheck((t) => F.softmax(t, 0), [randInput([3, 7], 2, 3)]);

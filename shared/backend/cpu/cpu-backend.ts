@@ -16,6 +16,8 @@ import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNorm
 import {
   geluBackwardKernel,
   geluKernel,
+  reluBackwardKernel,
+  reluKernel,
   layerNormBackwardKernel,
   layerNormKernel,
   logSoftmaxBackwardKernel,
@@ -173,6 +175,16 @@ export class CpuBackend implements Backend {
   geluBackward(x: DeviceBuffer, gy: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
     const out = allocArray(x.dtype, x.length);
     geluBackwardKernel(host(x), host(gy), out, approximate);
+    return wrap(out);
+  }
+  relu(x: DeviceBuffer): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    reluKernel(host(x), out);
+    return wrap(out);
+  }
+  reluBackward(x: DeviceBuffer, gy: DeviceBuffer): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    reluBackwardKernel(host(x), host(gy), out);
     return wrap(out);
   }
 

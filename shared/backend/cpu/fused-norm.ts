@@ -247,3 +247,21 @@ export function geluBackwardKernel(x: FloatArray, gy: FloatArray, out: FloatArra
     }
   }
 }
+
+// ---- ReLU ---------------------------------------------------------------------------------------
+
+/** out = x where x > 0, else 0; NaN propagates (NaN > 0 is false, so it is kept explicitly). */
+export function reluKernel(x: FloatArray, out: FloatArray): void {
+  checkSame('relu', x, out);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    out[i] = v > 0 || Number.isNaN(v) ? v : 0;
+  }
+}
+
+/** out = gy where x > 0, else 0 (NaN in x passes no gradient). */
+export function reluBackwardKernel(x: FloatArray, gy: FloatArray, out: FloatArray): void {
+  checkSame('reluBackward', x, gy);
+  checkSame('reluBackward', x, out);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? gy[i] : 0;
+}

@@ -35,6 +35,8 @@ export interface KernelExports {
   geluBackward(x: number, gy: number, out: number, n: number, approximate: number): void;
   softmaxRows(x: number, out: number, rows: number, cols: number, causal: number): void;
   lstmCell(gi: number, giRow: number, gh: number, bias: number, c: number, batch: number, hidden: number, hOut: number, cOut: number, act: number): void;
+  /** relu(x, 0, out, n) forward; relu(x, gy, out, n): gy where x > 0, else 0. */
+  relu(x: number, gy: number, out: number, n: number): void;
   gruCell(gi: number, giRow: number, gh: number, bias: number, h: number, batch: number, hidden: number, hOut: number, act: number): void;
 }
 
@@ -103,5 +105,6 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     softmaxRows: fn('softmaxRows', 5),
     lstmCell: fn('lstmCell', 10),
     gruCell: fn('gruCell', 9),
+    relu: fn('relu', 4),
   };
 }

@@ -499,6 +499,22 @@ export class WasmBackend implements Backend {
     return buffer;
   }
 
+  relu(x: DeviceBuffer): DeviceBuffer {
+    const X = this.use(x);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.relu(X.ptr, 0, buffer.ptr, x.length);
+    return buffer;
+  }
+
+  reluBackward(x: DeviceBuffer, gy: DeviceBuffer): DeviceBuffer {
+    const X = this.use(x);
+    const G = this.use(gy);
+    if (gy.length !== x.length) throw new RangeError(`reluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.relu(X.ptr, G.ptr, buffer.ptr, x.length);
+    return buffer;
+  }
+
   // ---- fused: recurrent cells (RecurrentKernels, shared/backend/fused-recurrent.ts) --------
 
   // The reference kernels on views of the heap. Outputs are allocated first and the input views

@@ -310,3 +310,34 @@ export function gruCell(gi: usize, giRow: i32, gh: usize, bias: usize, h: usize,
     }
   }
 }
+
+// ---- ReLU ---------------------------------------------------------------------------------------
+
+/**
+ * gy = 0: out = x where x > 0, else 0, NaN kept (the forward). gy ≠ 0: out = gy where x > 0, else 0
+ * (the backward; a masked copy, so gy = ±∞ where x ≤ 0 gives 0 rather than NaN).
+ */
+export function relu(x: usize, gy: usize, out: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  if (gy == 0) {
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      // keep lanes where v > 0 or v is NaN (v != v)
+      v128.store(out + (<usize>i << 2), v128.and(v, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v))));
+    }
+    for (; i < n; i++) {
+      const v = load<f32>(x + (<usize>i << 2));
+      store<f32>(out + (<usize>i << 2), v > 0 || v != v ? v : 0);
+    }
+    return;
+  }
+  for (; i + 4 <= n; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(out + at, v128.and(v128.load(gy + at), f32x4.gt(v128.load(x + at), zero)));
+  }
+  for (; i < n; i++) {
+    const at = <usize>i << 2;
+    store<f32>(out + at, load<f32>(x + at) > 0 ? load<f32>(gy + at) : 0);
+  }
+}
