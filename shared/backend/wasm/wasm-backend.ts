@@ -20,8 +20,6 @@ import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elemen
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import {
-  layerNormBackwardKernel,
-  layerNormKernel,
   logSoftmaxBackwardKernel,
   logSoftmaxKernel,
   softmaxBackwardKernel,
@@ -459,10 +457,11 @@ export class WasmBackend implements Backend {
   }
 
   layerNorm(x: DeviceBuffer, weight: DeviceBuffer | null, bias: DeviceBuffer | null, rows: number, cols: number, eps: number): LayerNormResult {
+    this.checkRows('layerNorm', x, rows, cols, weight, bias);
     const y = this.fresh(x.length);
     const mean = this.fresh(rows);
     const rstd = this.fresh(rows);
-    layerNormKernel(this.f32(x), weight && this.f32(weight), bias && this.f32(bias), rows, cols, eps, y.out, mean.out, rstd.out);
+    this.kernels.layerNormRows(this.use(x).ptr, weight === null ? 0 : this.use(weight).ptr, bias === null ? 0 : this.use(bias).ptr, rows, cols, eps, y.buffer.ptr, mean.buffer.ptr, rstd.buffer.ptr);
     return { y: y.buffer, mean: mean.buffer, rstd: rstd.buffer };
   }
 
@@ -476,11 +475,31 @@ export class WasmBackend implements Backend {
     cols: number,
     grads: LayerNormGradRequest,
   ): LayerNormGrads {
+    this.checkRows('layerNormBackward', x, rows, cols, weight, null);
+    if (gy.length !== x.length || mean.length !== rows || rstd.length !== rows) throw new RangeError(`layerNormBackward: gy, mean and rstd must have ${x.length}, ${rows} and ${rows} elements`);
     const gx = this.fresh(x.length);
     const gWeight = grads.weight ? this.fresh(cols) : null;
     const gBias = grads.bias ? this.fresh(cols) : null;
-    layerNormBackwardKernel(this.f32(gy), this.f32(x), this.f32(mean), this.f32(rstd), weight && this.f32(weight), rows, cols, gx.out, gWeight && gWeight.out, gBias && gBias.out);
+    // float64 column sums in scratch blocks, rounded once into the float32 results.
+    const accW = grads.weight ? this.heap.alloc(Math.max(cols, 1) * 8) : null;
+    const accB = grads.bias ? this.heap.alloc(Math.max(cols, 1) * 8) : null;
+    try {
+      if (accW) new Float64Array(this.heap.memory.buffer, accW.ptr, cols).fill(0);
+      if (accB) new Float64Array(this.heap.memory.buffer, accB.ptr, cols).fill(0);
+      this.kernels.layerNormBackwardRows(this.use(gy).ptr, this.use(x).ptr, this.use(mean).ptr, this.use(rstd).ptr, weight === null ? 0 : this.use(weight).ptr, rows, cols, gx.buffer.ptr, accW?.ptr ?? 0, accB?.ptr ?? 0);
+      if (gWeight && accW) gWeight.buffer.view.set(new Float64Array(this.heap.memory.buffer, accW.ptr, cols));
+      if (gBias && accB) gBias.buffer.view.set(new Float64Array(this.heap.memory.buffer, accB.ptr, cols));
+    } finally {
+      if (accW) this.heap.release(accW.ptr, accW.size);
+      if (accB) this.heap.release(accB.ptr, accB.size);
+    }
     return { gx: gx.buffer, gWeight: gWeight && gWeight.buffer, gBias: gBias && gBias.buffer };
+  }
+
+  private checkRows(op: string, x: DeviceBuffer, rows: number, cols: number, weight: DeviceBuffer | null, bias: DeviceBuffer | null): void {
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || rows * cols !== x.length) throw new RangeError(`${op}: ${x.length} elements are not [${rows}, ${cols}]`);
+    if (weight !== null && weight.length !== cols) throw new RangeError(`${op}: weight has ${weight.length} elements, expected ${cols}`);
+    if (bias !== null && bias.length !== cols) throw new RangeError(`${op}: bias has ${bias.length} elements, expected ${cols}`);
   }
 
   gelu(x: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {

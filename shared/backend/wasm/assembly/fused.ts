@@ -341,3 +341,124 @@ export function relu(x: usize, gy: usize, out: usize, n: i32): void {
     store<f32>(out + at, load<f32>(x + at) > 0 ? load<f32>(gy + at) : 0);
   }
 }
+
+// ---- LayerNorm ----------------------------------------------------------------------------------
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f64 {
+  return <f64>f32x4.extract_lane(v, 0) + <f64>f32x4.extract_lane(v, 1) + <f64>f32x4.extract_lane(v, 2) + <f64>f32x4.extract_lane(v, 3);
+}
+
+/**
+ * y = (x − μ)·rstd·γ + β per row of x [rows, cols]; mean[r] = μ, rstd[r] = 1/√(σ² + eps) with the
+ * biased variance, by two passes (deviations from the mean: E[x²] − μ² would cancel for rows with
+ * a large mean). Row sums in four float32 lanes, combined in float64. w, b = 0: no weight / bias.
+ */
+export function layerNormRows(x: usize, w: usize, b: usize, rows: i32, cols: i32, eps: f64, y: usize, mean: usize, rstd: usize): void {
+  const c4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const row = x + (<usize>(r * cols) << 2);
+    const dst = y + (<usize>(r * cols) << 2);
+    let acc = f32x4.splat(0);
+    for (let j = 0; j < c4; j += 4) acc = f32x4.add(acc, v128.load(row + (<usize>j << 2)));
+    let s = hsum(acc);
+    for (let j = c4; j < cols; j++) s += <f64>load<f32>(row + (<usize>j << 2));
+    const mu = <f32>(s / <f64>cols);
+    const muv = f32x4.splat(mu);
+    acc = f32x4.splat(0);
+    for (let j = 0; j < c4; j += 4) {
+      const d = f32x4.sub(v128.load(row + (<usize>j << 2)), muv);
+      acc = f32x4.add(acc, f32x4.mul(d, d));
+    }
+    let v = hsum(acc);
+    for (let j = c4; j < cols; j++) {
+      const d = <f64>(load<f32>(row + (<usize>j << 2)) - mu);
+      v += d * d;
+    }
+    const rs = <f32>(1 / Math.sqrt(v / <f64>cols + eps));
+    store<f32>(mean + (<usize>r << 2), mu);
+    store<f32>(rstd + (<usize>r << 2), rs);
+    const rsv = f32x4.splat(rs);
+    for (let j = 0; j < c4; j += 4) {
+      let o = f32x4.mul(f32x4.sub(v128.load(row + (<usize>j << 2)), muv), rsv);
+      if (w != 0) o = f32x4.mul(o, v128.load(w + (<usize>j << 2)));
+      if (b != 0) o = f32x4.add(o, v128.load(b + (<usize>j << 2)));
+      v128.store(dst + (<usize>j << 2), o);
+    }
+    for (let j = c4; j < cols; j++) {
+      let o = (load<f32>(row + (<usize>j << 2)) - mu) * rs;
+      if (w != 0) o *= load<f32>(w + (<usize>j << 2));
+      if (b != 0) o += load<f32>(b + (<usize>j << 2));
+      store<f32>(dst + (<usize>j << 2), o);
+    }
+  }
+}
+
+/**
+ * LayerNorm's backward: with x̂ = (x − μ)·rstd and ĝ = gy·γ,
+ *   gx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))   (the μ and σ² paths of the normalisation),
+ *   gWeight = Σ_rows gy·x̂, gBias = Σ_rows gy, accumulated in float64 into accW / accB (cols f64
+ *   each, zeroed by the caller; 0 = not wanted) — column sums over thousands of rows would lose
+ *   digits in float32.
+ */
+export function layerNormBackwardRows(gy: usize, x: usize, mean: usize, rstd: usize, w: usize, rows: i32, cols: i32, gx: usize, accW: usize, accB: usize): void {
+  const c4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>(r * cols) << 2;
+    const mu = f32x4.splat(load<f32>(mean + (<usize>r << 2)));
+    const rs = f32x4.splat(load<f32>(rstd + (<usize>r << 2)));
+    let sg = f32x4.splat(0);
+    let sgx = f32x4.splat(0);
+    for (let j = 0; j < c4; j += 4) {
+      const at = <usize>j << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + o + at), mu), rs);
+      const g = v128.load(gy + o + at);
+      const gh = w != 0 ? f32x4.mul(g, v128.load(w + at)) : g;
+      sg = f32x4.add(sg, gh);
+      sgx = f32x4.add(sgx, f32x4.mul(gh, xh));
+      if (accW != 0) {
+        const p = f32x4.mul(g, xh);
+        const aw = accW + (<usize>j << 3);
+        v128.store(aw, f64x2.add(v128.load(aw), f64x2.promote_low_f32x4(p)));
+        v128.store(aw, f64x2.add(v128.load(aw, 16), f64x2.promote_low_f32x4(i32x4.shuffle(p, p, 2, 3, 0, 1))), 16);
+      }
+      if (accB != 0) {
+        const ab = accB + (<usize>j << 3);
+        v128.store(ab, f64x2.add(v128.load(ab), f64x2.promote_low_f32x4(g)));
+        v128.store(ab, f64x2.add(v128.load(ab, 16), f64x2.promote_low_f32x4(i32x4.shuffle(g, g, 2, 3, 0, 1))), 16);
+      }
+    }
+    let sumG = hsum(sg);
+    let sumGX = hsum(sgx);
+    const mus = f32x4.extract_lane(mu, 0);
+    const rss = f32x4.extract_lane(rs, 0);
+    for (let j = c4; j < cols; j++) {
+      const at = <usize>j << 2;
+      const xh = (load<f32>(x + o + at) - mus) * rss;
+      const g = load<f32>(gy + o + at);
+      const gh = w != 0 ? g * load<f32>(w + at) : g;
+      sumG += <f64>gh;
+      sumGX += <f64>(gh * xh);
+      if (accW != 0) store<f64>(accW + (<usize>j << 3), load<f64>(accW + (<usize>j << 3)) + <f64>(g * xh));
+      if (accB != 0) store<f64>(accB + (<usize>j << 3), load<f64>(accB + (<usize>j << 3)) + <f64>g);
+    }
+    const mg = f32x4.splat(<f32>(sumG / <f64>cols));
+    const mgx = f32x4.splat(<f32>(sumGX / <f64>cols));
+    for (let j = 0; j < c4; j += 4) {
+      const at = <usize>j << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + o + at), mu), rs);
+      const g = v128.load(gy + o + at);
+      const gh = w != 0 ? f32x4.mul(g, v128.load(w + at)) : g;
+      v128.store(gx + o + at, f32x4.mul(rs, f32x4.sub(f32x4.sub(gh, mg), f32x4.mul(xh, mgx))));
+    }
+    const mgs = f32x4.extract_lane(mg, 0);
+    const mgxs = f32x4.extract_lane(mgx, 0);
+    for (let j = c4; j < cols; j++) {
+      const at = <usize>j << 2;
+      const xh = (load<f32>(x + o + at) - mus) * rss;
+      const g = load<f32>(gy + o + at);
+      const gh = w != 0 ? g * load<f32>(w + at) : g;
+      store<f32>(gx + o + at, rss * (gh - mgs - xh * mgxs));
+    }
+  }
+}
