@@ -105,9 +105,13 @@ export function recurrentLayer(
   const hs: DeviceBuffer[] = [h0.buffer];
   const cs: DeviceBuffer[] = c0 ? [c0.buffer] : [];
   const acts: DeviceBuffer[] = [];
-  const forwardSpec = spec(B, GH, H, false, true);
+  // W_hh is transposed once for the whole sequence: every step's product then reads a plain
+  // [H, G·H] operand instead of re-packing a transposed one T times (the same products, the same
+  // summation order, so the same bits).
+  const wT = T > 1 ? backend.permute(w, [GH, H], [1, 0]) : null;
+  const forwardSpec = spec(B, GH, H, false, wT === null);
   for (let t = 0; t < T; t++) {
-    const gh = backend.matmul(hs[t], w, forwardSpec);
+    const gh = backend.matmul(hs[t], wT ?? w, forwardSpec);
     if (lstm) {
       const r = backend.lstmCell(gi, t * B, gh, bias, cs[t], B, H);
       hs.push(r.h);
