@@ -37,6 +37,7 @@ export interface KernelExports {
   lstmCell(gi: number, giRow: number, gh: number, bias: number, c: number, batch: number, hidden: number, hOut: number, cOut: number, act: number): void;
   /** relu(x, 0, out, n) forward; relu(x, gy, out, n): gy where x > 0, else 0. */
   relu(x: number, gy: number, out: number, n: number): void;
+  lstmCellBackward(act: number, c: number, gradOut: number, gradOutRow: number, gradH: number, gradC: number, batch: number, hidden: number, gGates: number, gc: number): void;
   layerNormRows(x: number, w: number, b: number, rows: number, cols: number, eps: number, y: number, mean: number, rstd: number): void;
   layerNormBackwardRows(gy: number, x: number, mean: number, rstd: number, w: number, rows: number, cols: number, gx: number, accW: number, accB: number): void;
   gruCell(gi: number, giRow: number, gh: number, bias: number, h: number, batch: number, hidden: number, hOut: number, act: number): void;
@@ -108,6 +109,7 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     lstmCell: fn('lstmCell', 10),
     gruCell: fn('gruCell', 9),
     relu: fn('relu', 4),
+    lstmCellBackward: fn('lstmCellBackward', 10),
     layerNormRows: fn('layerNormRows', 9),
     layerNormBackwardRows: fn('layerNormBackwardRows', 10),
   };

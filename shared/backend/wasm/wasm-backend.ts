@@ -31,7 +31,7 @@ import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavou
 import { ThreadPool, type GemmSlice } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
 import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
-import { gruCellBackwardKernel, lstmCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
+import { gruCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
 
 class WasmBuffer implements DeviceBuffer {
   readonly dtype: DType = 'float32';
@@ -576,7 +576,17 @@ export class WasmBackend implements Backend {
   ): LstmCellGrads {
     const gGates = this.fresh(batch * 4 * hidden);
     const gc = this.fresh(batch * hidden);
-    lstmCellBackwardKernel(this.f32(act), this.f32(c), this.f32OrNull(gradOut), gradOutRow, this.f32OrNull(gradH), this.f32OrNull(gradC), batch, hidden, gGates.out, gc.out);
+    const H = hidden;
+    if (!Number.isInteger(batch) || !Number.isInteger(H) || batch < 0 || H < 0) throw new RangeError(`lstmCellBackward: batch ${batch} and hidden ${H} must be non-negative integers`);
+    if (act.length !== batch * 5 * H) throw new RangeError(`lstmCellBackward: act has ${act.length} elements, expected ${batch * 5 * H}`);
+    if (c.length !== batch * H) throw new RangeError(`lstmCellBackward: c has ${c.length} elements, expected ${batch * H}`);
+    if (gradH !== null && gradH.length !== batch * H) throw new RangeError(`lstmCellBackward: gradH has ${gradH.length} elements, expected ${batch * H}`);
+    if (gradC !== null && gradC.length !== batch * H) throw new RangeError(`lstmCellBackward: gradC has ${gradC.length} elements, expected ${batch * H}`);
+    if (gradOut !== null && (H === 0 ? false : gradOut.length % H !== 0 || !Number.isInteger(gradOutRow) || gradOutRow < 0 || gradOutRow + batch > gradOut.length / H)) {
+      throw new RangeError(`lstmCellBackward: rows ${gradOutRow} … ${gradOutRow + batch - 1} of gradOut are outside its ${H > 0 ? Math.floor(gradOut.length / H) : 0} rows`);
+    }
+    const ptr = (b: DeviceBuffer | null): number => (b === null ? 0 : this.use(b).ptr);
+    this.kernels.lstmCellBackward(ptr(act), ptr(c), ptr(gradOut), gradOutRow, ptr(gradH), ptr(gradC), batch, H, gGates.buffer.ptr, gc.buffer.ptr);
     return { gGates: gGates.buffer, gc: gc.buffer };
   }
 

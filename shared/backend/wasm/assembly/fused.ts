@@ -462,3 +462,49 @@ export function layerNormBackwardRows(gy: usize, x: usize, mean: usize, rstd: us
     }
   }
 }
+
+/**
+ * LSTM cell backward (the reference kernel's formula): dh' = gradOut[gradOutRow + b] + gradH;
+ * dc' = gradC + dh'·o·(1 − tanh²c'); gGates = [dc'·g·i(1−i), dc'·c·f(1−f), dc'·i·(1−g²),
+ * dh'·tanh(c')·o(1−o)]; gc = dc'·f. gradOut, gradH, gradC = 0: absent (zero).
+ */
+export function lstmCellBackward(act: usize, c: usize, gradOut: usize, gradOutRow: i32, gradH: usize, gradC: usize, batch: i32, H: i32, gGates: usize, gcOut: usize): void {
+  const one = f32x4.splat(1);
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < batch; b++) {
+    const s = b * H;
+    const ao = b * 5 * H;
+    const go = b * 4 * H;
+    const gr = (gradOutRow + b) * H;
+    let j = 0;
+    for (; j < H; ) {
+      const lanes = j + 4 <= H ? 4 : 1;
+      const i = ld(at(act, ao + j), lanes);
+      const f = ld(at(act, ao + H + j), lanes);
+      const g = ld(at(act, ao + 2 * H + j), lanes);
+      const o = ld(at(act, ao + 3 * H + j), lanes);
+      const tc = ld(at(act, ao + 4 * H + j), lanes);
+      const dh = f32x4.add(gradOut == 0 ? zero : ld(at(gradOut, gr + j), lanes), gradH == 0 ? zero : ld(at(gradH, s + j), lanes));
+      const dc = f32x4.add(gradC == 0 ? zero : ld(at(gradC, s + j), lanes), f32x4.mul(f32x4.mul(dh, o), f32x4.sub(one, f32x4.mul(tc, tc))));
+      const di = f32x4.mul(f32x4.mul(f32x4.mul(dc, g), i), f32x4.sub(one, i));
+      const df = f32x4.mul(f32x4.mul(f32x4.mul(dc, ld(at(c, s + j), lanes)), f), f32x4.sub(one, f));
+      const dg = f32x4.mul(f32x4.mul(dc, i), f32x4.sub(one, f32x4.mul(g, g)));
+      const dO = f32x4.mul(f32x4.mul(f32x4.mul(dh, tc), o), f32x4.sub(one, o));
+      const dcp = f32x4.mul(dc, f);
+      if (lanes == 4) {
+        v128.store(at(gGates, go + j), di);
+        v128.store(at(gGates, go + H + j), df);
+        v128.store(at(gGates, go + 2 * H + j), dg);
+        v128.store(at(gGates, go + 3 * H + j), dO);
+        v128.store(at(gcOut, s + j), dcp);
+      } else {
+        store<f32>(at(gGates, go + j), f32x4.extract_lane(di, 0));
+        store<f32>(at(gGates, go + H + j), f32x4.extract_lane(df, 0));
+        store<f32>(at(gGates, go + 2 * H + j), f32x4.extract_lane(dg, 0));
+        store<f32>(at(gGates, go + 3 * H + j), f32x4.extract_lane(dO, 0));
+        store<f32>(at(gcOut, s + j), f32x4.extract_lane(dcp, 0));
+      }
+      j += lanes;
+    }
+  }
+}
