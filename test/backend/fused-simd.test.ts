@@ -1,7 +1,8 @@
 // The wasm backend's float32 polynomial kernels (assembly/fused.ts) against the reference kernels,
 // which use Math.exp / Math.tanh in float64 and round once: exp, tanh, sigmoid and erf elementwise
 // over the whole float32 range (tiny, moderate, huge, ±∞, NaN), every tail length, both kernel
-// builds; softmax rows, GELU and its gradient, the LSTM / GRU forward cells through the ops.
+// builds; softmax rows, GELU and its gradient, ReLU, the LSTM / GRU cells; and the strided run
+// copies behind permute (last axis kept), slice and pad, on random shapes of rank 2–5.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../shared/backend/cpu/cpu-backend.js';
 import { WasmBackend } from '../../shared/backend/wasm/wasm-backend.js';
@@ -161,5 +162,50 @@ describe('wasm fused kernels against the reference kernels', () => {
     const [, b] = backends[0];
     expect(() => b.lstmCell(b.fill('float32', 8, 0), 1, b.fill('float32', 8, 0), null, b.fill('float32', 2, 0), 2, 1)).toThrow(/lstmCell: rows 1 … 2 of gi are outside its 2 rows/);
     expect(() => b.gruCell(b.fill('float32', 6, 0), 0, b.fill('float32', 5, 0), null, b.fill('float32', 2, 0), 2, 1)).toThrow(/gruCell: gh has 5 elements, expected 6/);
+  });
+});
+
+describe('wasm permute / slice / pad fast paths against the reference kernels (bit for bit)', () => {
+  const rng = new Rng(11);
+  const int = (lo: number, hi: number): number => lo + Math.floor(rng.uniform() * (hi - lo + 1));
+  const shuffled = (n: number): number[] => {
+    const a = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = int(0, i);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  };
+
+  it('on random shapes, permutations, windows and pads, runs short and long', () => {
+    const [, b] = backends[0];
+    for (let trial = 0; trial < 300; trial++) {
+      const rank = int(2, 5);
+      const shape = Array.from({ length: rank }, (_, i) => (i === rank - 1 ? int(1, 37) : int(1, 5)));
+      const n = shape.reduce((x, y) => x * y, 1);
+      const data = Float32Array.from({ length: n }, () => rng.uniform());
+      // permute keeping the last axis (the fast path) or not (the reference path)
+      const keep = trial % 3 !== 0;
+      const perm = keep ? [...shuffled(rank - 1), rank - 1] : shuffled(rank);
+      const pe = cpu.readSync(cpu.permute(cpu.upload(Float32Array.from(data)), shape, perm))!;
+      const pg = b.readSync(b.permute(b.upload(Float32Array.from(data)), shape, perm));
+      expect(Array.from(pg), `permute ${JSON.stringify(shape)} by ${JSON.stringify(perm)}`).toEqual(Array.from(pe));
+      const begin = shape.map((d) => int(0, d - 1));
+      const size = shape.map((d, i) => int(1, d - begin[i]));
+      const se = cpu.readSync(cpu.slice(cpu.upload(Float32Array.from(data)), shape, begin, size))!;
+      const sg = b.readSync(b.slice(b.upload(Float32Array.from(data)), shape, begin, size));
+      expect(Array.from(sg), `slice ${JSON.stringify(shape)} at ${JSON.stringify(begin)} size ${JSON.stringify(size)}`).toEqual(Array.from(se));
+      const outShape = shape.map((d) => d + int(0, 3));
+      const at = shape.map((d, i) => int(0, outShape[i] - d));
+      const de = cpu.readSync(cpu.pad(cpu.upload(Float32Array.from(data)), shape, outShape, at))!;
+      // pad into recycled memory: the zeros must be written, not assumed
+      const outSize = outShape.reduce((x, y) => x * y, 1);
+      b.scope(() => b.fill('float32', outSize, NaN)); // released: the pad below gets this block back
+      const dg = b.scope(() => {
+        const src = b.upload(Float32Array.from(data));
+        return Array.from(b.readSync(b.pad(src, shape, outShape, at)));
+      });
+      expect(dg, `pad ${JSON.stringify(shape)} into ${JSON.stringify(outShape)} at ${JSON.stringify(at)}`).toEqual(Array.from(de));
+    }
   });
 });

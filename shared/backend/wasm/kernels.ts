@@ -37,6 +37,8 @@ export interface KernelExports {
   lstmCell(gi: number, giRow: number, gh: number, bias: number, c: number, batch: number, hidden: number, hOut: number, cOut: number, act: number): void;
   /** relu(x, 0, out, n) forward; relu(x, gy, out, n): gy where x > 0, else 0. */
   relu(x: number, gy: number, out: number, n: number): void;
+  /** copyRuns(src, dst, run, n0..n3, src strides s0..s3, dst strides t0..t3), strides in floats. */
+  copyRuns: Kernel;
   lstmCellBackward(act: number, c: number, gradOut: number, gradOutRow: number, gradH: number, gradC: number, batch: number, hidden: number, gGates: number, gc: number): void;
   layerNormRows(x: number, w: number, b: number, rows: number, cols: number, eps: number, y: number, mean: number, rstd: number): void;
   layerNormBackwardRows(gy: number, x: number, mean: number, rstd: number, w: number, rows: number, cols: number, gx: number, accW: number, accB: number): void;
@@ -109,6 +111,7 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     lstmCell: fn('lstmCell', 10),
     gruCell: fn('gruCell', 9),
     relu: fn('relu', 4),
+    copyRuns: fn('copyRuns', 15),
     lstmCellBackward: fn('lstmCellBackward', 10),
     layerNormRows: fn('layerNormRows', 9),
     layerNormBackwardRows: fn('layerNormBackwardRows', 10),

@@ -15,7 +15,7 @@
 
 import type { Backend, BinaryOp, DeviceBuffer, MatmulSpec, ReduceOp, UnaryOp } from '../backend.js';
 import type { DType, FloatArray } from '../../tensor/dtype.js';
-import { broadcastStrides, shapeSize, type Shape } from '../../tensor/shape.js';
+import { broadcastStrides, shapeSize, stridesOf, type Shape } from '../../tensor/shape.js';
 import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
@@ -298,21 +298,61 @@ export class WasmBackend implements Backend {
     }
   }
 
+  /**
+   * Copies runs of `run` contiguous floats over up to four outer dimensions (`dims`, with source
+   * and destination strides in floats) in one wasm call; false when there are more dimensions
+   * (the reference kernel then does it). Layout ops whose last axis stays contiguous on both sides
+   * — a permute that keeps the last axis, a slice, the copy of a pad — are all of this form.
+   */
+  private copyRuns(src: number, dst: number, run: number, dims: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): boolean {
+    if (dims.length > 4 || run < 4) return false;
+    const pad = 4 - dims.length;
+    const n = [...Array<number>(pad).fill(1), ...dims];
+    const s = [...Array<number>(pad).fill(0), ...srcStrides];
+    const t = [...Array<number>(pad).fill(0), ...dstStrides];
+    this.kernels.copyRuns(src, dst, run, n[0], n[1], n[2], n[3], s[0], s[1], s[2], s[3], t[0], t[1], t[2], t[3]);
+    return true;
+  }
+
   permute(a: DeviceBuffer, shape: Shape, perm: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(a.length);
-    permuteKernel(this.f32(a), shape, perm, out);
+    const last = shape.length - 1;
+    if (a.length > 0 && last >= 1 && perm[last] === last) {
+      const inStrides = stridesOf(shape);
+      const outShape = perm.map((p) => shape[p]);
+      const outStrides = stridesOf(outShape);
+      const outer = perm.slice(0, last);
+      if (this.copyRuns(A.ptr, buffer.ptr, shape[last], outer.map((p) => shape[p]), outer.map((p) => inStrides[p]), outStrides.slice(0, last))) return buffer;
+    }
+    permuteKernel(A.view, shape, perm, out);
     return buffer;
   }
 
   slice(a: DeviceBuffer, shape: Shape, begin: readonly number[], size: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(shapeSize(size));
-    sliceKernel(this.f32(a), shape, begin, size, out);
+    const last = shape.length - 1;
+    if (buffer.length > 0 && last >= 1 && begin.length === shape.length && size.length === shape.length) {
+      const inStrides = stridesOf(shape);
+      const offset = begin.reduce((o, b, i) => o + b * inStrides[i], 0);
+      if (this.copyRuns(A.ptr + offset * 4, buffer.ptr, size[last], size.slice(0, last), inStrides.slice(0, last), stridesOf(size).slice(0, last))) return buffer;
+    }
+    sliceKernel(A.view, shape, begin, size, out);
     return buffer;
   }
 
   pad(a: DeviceBuffer, shape: Shape, outShape: Shape, begin: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(shapeSize(outShape));
-    padKernel(this.f32(a), shape, outShape, begin, out);
+    const last = shape.length - 1;
+    if (a.length > 0 && last >= 1 && begin.length === shape.length && outShape.length === shape.length) {
+      const outStrides = stridesOf(outShape);
+      const offset = begin.reduce((o, b, i) => o + b * outStrides[i], 0);
+      out.fill(0);
+      if (this.copyRuns(A.ptr, buffer.ptr + offset * 4, shape[last], shape.slice(0, last), stridesOf(shape).slice(0, last), outStrides.slice(0, last))) return buffer;
+    }
+    padKernel(A.view, shape, outShape, begin, out);
     return buffer;
   }
 

@@ -508,3 +508,29 @@ export function lstmCellBackward(act: usize, c: usize, gradOut: usize, gradOutRo
     }
   }
 }
+
+// ---- strided copies of contiguous runs (permute with the last axis kept, slice, pad) ---------------
+
+/**
+ * For every (i0, i1, i2, i3) < (n0, n1, n2, n3): copies `run` contiguous floats from
+ * src + Σ iₖ·sₖ to dst + Σ iₖ·tₖ (strides in floats). A permute that keeps the last axis, a slice
+ * and the copy half of a pad are all this, with different strides; the runs never overlap.
+ */
+export function copyRuns(src: usize, dst: usize, run: i32, n0: i32, n1: i32, n2: i32, n3: i32, s0: i32, s1: i32, s2: i32, s3: i32, t0: i32, t1: i32, t2: i32, t3: i32): void {
+  const bytes = <usize>run << 2;
+  for (let i0 = 0; i0 < n0; i0++) {
+    for (let i1 = 0; i1 < n1; i1++) {
+      for (let i2 = 0; i2 < n2; i2++) {
+        let s = src + (<usize>(i0 * s0 + i1 * s1 + i2 * s2) << 2);
+        let d = dst + (<usize>(i0 * t0 + i1 * t1 + i2 * t2) << 2);
+        const ss = <usize>s3 << 2;
+        const dd = <usize>t3 << 2;
+        for (let i3 = 0; i3 < n3; i3++) {
+          memory.copy(d, s, bytes);
+          s += ss;
+          d += dd;
+        }
+      }
+    }
+  }
+}
