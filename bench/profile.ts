@@ -7,6 +7,8 @@
  *   node dist/bench/profile.js [--model NAME]... [--steps N] [--threads N] [--backend wasm|cpu]
  */
 
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend, MatmulSpec } from '../shared/backend/backend.js';
 import { setDefaultBackend } from '../shared/backend/default.js';
@@ -152,7 +154,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a script (also through a symlinked path); imported by bench/model-steps.ts otherwise.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   main().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exitCode = 1;
