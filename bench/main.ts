@@ -1,18 +1,22 @@
 /**
  * `npm run bench`: meshgrad (wasm backend with 1 and 2 threads, and the TypeScript cpu reference)
  * against TensorFlow.js (CPU and WASM backends) in one process run, the cost of a task in a piscina
- * pool against meshgrad's fork-join pool, and meshgrad's distributed training against its
- * single-process training.
+ * pool against meshgrad's fork-join pool, meshgrad's distributed training against its
+ * single-process training, and the training steps of the mlp, cnn, char-lstm and gpt-tiny presets
+ * against PyTorch's (issue 12's acceptance comparison).
  *
  *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
  *
  * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
- * per-task cost of thread pools (bench/pool.ts) and the distributed step (bench/distributed.ts:
+ * per-task cost of thread pools (bench/pool.ts), the distributed step (bench/distributed.ts:
  * `local --workers 2` against `train`, the step's communication time, the coordinator's
- * aggregation throughput), in that order, in this process (--isolate: each in a fresh child
- * process). Prints a table per suite; --json writes every figure (and the machine) to FILE. Exits
- * with 1 when a sanity check fails (a loss that does not go down, a tfjs leak, a wasm heap that
- * grows, a wrong product or gradient sum). The speed targets are printed, not enforced.
+ * aggregation throughput) and the presets' steps against PyTorch with 1 and 2 threads, with the
+ * 1-thread profile of each (bench/model-steps.ts; PyTorch runs as /usr/bin/python3
+ * bench/torch_presets.py, and is left out, saying so, without python3-torch), in that order, in
+ * this process (--isolate: each in a fresh child process). Prints a table per suite; --json writes
+ * every figure (and the machine) to FILE. Exits with 1 when a sanity check fails (a loss that does
+ * not go down, a tfjs leak, a wasm heap that grows, a wrong product or gradient sum, a PyTorch
+ * model whose parameter count differs from meshgrad's). The speed targets are printed, not enforced.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -25,14 +29,15 @@ import { COMMUNICATION_NOTE, runDistributedSuite, type DistributedSuiteResult, t
 import { MATMUL_ENGINES, runMatmulSuite, type MatmulMeasurement, type MatmulSuiteResult } from './matmul.js';
 import { REFERENCE_ENGINE, runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
 import { runPoolSuite, type CallStats, type MatmulTiming, type PoolSuiteResult } from './pool.js';
-import { runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
+import { PROFILE_TOP_ROWS, runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
 const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' (cnn, gpt-tiny) suite (default: all)
+  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' suite (default: all);
+                 'models': the mlp, cnn, char-lstm and gpt-tiny steps against PyTorch (/usr/bin/python3 with python3-torch), 1 and 2 threads
   --isolate      run each suite in a fresh Node process (default: all in this one)
   --plan         print what these flags would run (suites, process, output file) and exit`;
 
@@ -293,9 +298,66 @@ function distributedTable(r: DistributedSuiteResult): string {
 type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult; models?: ModelStepsResult };
 
 function modelsTable(r: ModelStepsResult): string {
-  const rows = r.rows.map((x) => [x.model, x.engine, String(x.batchSize), fmt(x.timing.medianMs, 1), fmt(x.samplesPerSecond, 0), Number.isFinite(x.firstLoss) ? `${fmt(x.firstLoss, 3)} -> ${fmt(x.lastLoss, 3)}` : '-']);
-  const table = formatTable(['model', 'engine', 'batch', 'median ms/step', 'samples/s', 'loss first -> last'], rows, new Set([2, 3, 4]));
-  return ['Model training steps: cnn (Fashion-MNIST) and gpt-tiny (Moby-Dick); a step = batch gather + forward + backward + Adam(W)', '', table, '', ...r.notes.map((n) => `  ${n}`)].join('\n');
+  const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : fmt(v, v < 10 ? 2 : 1));
+  const ratio = (v: number | null): string => (v === null ? '-' : fmtRatio(v));
+  const verdict = (met: boolean | null): string => (met === null ? '-' : metText(met));
+  const rows = r.rows.map((x) => [
+    x.preset,
+    String(x.threads),
+    x.meshgrad ? ms(x.meshgrad.timing.medianMs) : 'FAILED',
+    x.torch ? ms(x.torch.timing.medianMs) : '-',
+    ratio(x.ratio),
+    `>= ${x.target.toFixed(1)}x`,
+    verdict(x.met),
+    x.paramsMatch === null ? (x.meshgrad ? x.meshgrad.params.toLocaleString('en-US') : '-') : `${x.meshgrad?.params.toLocaleString('en-US')} ${x.paramsMatch ? '(= PyTorch)' : '(PyTorch DIFFERS)'}`,
+    x.meshgrad ? `${fmt(x.meshgrad.firstLoss, 3)} -> ${fmt(x.meshgrad.lastLoss, 3)}${x.meshgrad.lossCheck.passed ? '' : ' (NOT DOWN)'}` : '-',
+  ]);
+  const table = formatTable(['preset', 'threads', 'meshgrad ms', 'PyTorch ms', 'ratio', 'target', '', 'parameters', 'meshgrad loss first -> last'], rows, new Set([1, 2, 3, 4]));
+  const scaling = formatTable(
+    ['preset', 'meshgrad 2t / 1t', 'target', '', 'PyTorch 2t / 1t'],
+    r.scaling.map((x) => [x.preset, ratio(x.meshgrad), `> ${r.targets.twoThreadScaling.toFixed(1)}x`, verdict(x.met), ratio(x.torch)]),
+    new Set([1, 4]),
+  );
+  const verdicts = [...r.rows.map((x) => x.met), ...r.scaling.map((x) => x.met)];
+  const judged = verdicts.filter((v) => v !== null);
+  const presets = r.presets.map((p) => {
+    const steps = r.steps[p.preset];
+    const shape = p.context === null ? `batch ${p.batchSize}` : `batch ${p.batchSize} x ${p.context}`;
+    const opt = `${p.optimizer} lr ${p.lr}${p.weightDecay !== null ? ` wd ${p.weightDecay}` : ''}${p.clipNorm !== null ? `, clip ${p.clipNorm}` : ''}`;
+    return `  ${p.preset}: ${shape}, ${p.dataset}, ${opt}; ${steps ? `${steps.warmup} warm-up + ${steps.timed} timed steps per engine` : ''}`;
+  });
+  const failures = r.rows.flatMap((x) => [
+    ...(x.meshgradError !== null ? [`${x.preset} ${x.threads}t: meshgrad FAILED: ${x.meshgradError}`] : []),
+    ...(x.torchError !== null && r.torch.available ? [`${x.preset} ${x.threads}t: PyTorch FAILED: ${x.torchError}`] : []),
+    ...(x.meshgrad?.heap && !x.meshgrad.heap.flat ? [`${x.preset} ${x.threads}t: meshgrad wasm heap GREW: ${heapText(x.meshgrad.heap.before)} -> ${heapText(x.meshgrad.heap.after)}`] : []),
+  ]);
+  const torchLine = r.torch.available
+    ? `PyTorch ${r.torch.version ?? ''} (${r.torch.python} bench/torch_presets.py; LD_LIBRARY_PATH=${r.torchEnvironment.LD_LIBRARY_PATH}, OMP_NUM_THREADS=${r.torchEnvironment.OMP_NUM_THREADS}, OPENBLAS_CORETYPE ${r.torchEnvironment.OPENBLAS_CORETYPE})`
+    : `PyTorch NOT MEASURED: ${r.torch.reason}; meshgrad's figures alone`;
+  const profiles = r.profiles.flatMap((p) => {
+    if (!p.profile) return [`  ${p.preset}: profile FAILED: ${p.error ?? ''}`, ''];
+    const rowsOf = p.profile.rows.map((row) => [row.name, fmt(row.msPerStep, 2), `${fmt(row.share * 100, 1)}%`, row.callsPerStep > 0 ? fmt(row.callsPerStep, 0) : '']);
+    const t = formatTable(['where', 'ms/step', 'share', 'calls/step'], rowsOf, new Set([1, 2, 3]));
+    return [`  ${p.preset} (batch ${p.profile.batchSize}): ${fmt(p.profile.stepMs, 1)} ms/step over ${p.profile.steps} profiled steps (every backend call timed, so slower than above)`, ...t.split('\n').map((l) => `    ${l}`), ''];
+  });
+  return [
+    'Model training steps, meshgrad (wasm) vs PyTorch, 1 and 2 threads',
+    '(a step = batch gather + forward + cross-entropy + backward (+ clipping) + optimizer step; meshgrad as the trainer runs it, in one backend scope;',
+    ' PyTorch on a fixed random batch of the same shape; ms = median ms/step; ratio = PyTorch ms / meshgrad ms, > 1 means meshgrad is faster)',
+    ...presets,
+    `  ${torchLine}`,
+    '',
+    table,
+    '',
+    'With 2 threads against 1 (1-thread median ms / 2-thread median ms, > 1: 2 threads faster):',
+    '',
+    scaling,
+    '',
+    `Targets (1 thread: mlp >= ${r.targets.oneThread.mlp}x, cnn / char-lstm / gpt-tiny >= ${r.targets.oneThread.cnn}x PyTorch; 2 threads: >= ${r.targets.twoThreads}x PyTorch and faster than 1 thread): ` +
+      `${judged.filter((v) => v).length} of ${judged.length} met${judged.length < verdicts.length ? ` (${verdicts.length - judged.length} not judged: a figure is missing)` : ''}`,
+    ...[...failures, ...r.notes].map((n) => `  ${n}`),
+    ...(profiles.length > 0 ? ['', `Where meshgrad's 1-thread step goes (bench/profile.ts, top ${PROFILE_TOP_ROWS} rows per preset):`, '', ...profiles] : []),
+  ].join('\n').trimEnd();
 }
 
 /** Runs `suites` in this process, printing each table as it finishes. */
@@ -315,7 +377,7 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       results.pool = await runPoolSuite({ quick, log });
       console.log(`${poolTable(results.pool)}\n`);
     } else if (suite === 'models') {
-      log('models suite (cnn, gpt-tiny):');
+      log('models suite (mlp, cnn, char-lstm, gpt-tiny vs PyTorch):');
       results.models = await runModelStepsSuite({ quick, log });
       console.log(`${modelsTable(results.models)}\n`);
     } else {

@@ -12,6 +12,8 @@ import type { DType, FloatArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
 import type { WindowSpec } from './conv-spec.js';
 import type { VectorOps } from '../optim/vector-ops.js';
+import type { NormKernels } from './fused-norm.js';
+import type { RecurrentKernels } from './fused-recurrent.js';
 
 /** An opaque handle to a backend's storage. */
 export interface DeviceBuffer {
@@ -38,7 +40,8 @@ export interface MatmulSpec {
   readonly bBroadcast: boolean;
 }
 
-export interface Backend {
+/** Every backend implements the whole table: the primitives below and the fused kernels. */
+export interface Backend extends NormKernels, RecurrentKernels {
   readonly name: string;
 
   /**

@@ -12,14 +12,14 @@
 
 import { ones, tensor, zeros, type CreateOptions } from '../ops/create.js';
 import { dropout } from '../ops/dropout.js';
-import { gelu, softmax } from '../ops/activations.js';
-import { add, div, mul, sqrt, sub, where } from '../ops/elementwise.js';
+import { causalSoftmax, gelu, softmax } from '../ops/activations.js';
+import { add, mul, where } from '../ops/elementwise.js';
 import { narrow, permute, reshape } from '../ops/layout.js';
 import { linear, matmulT } from '../ops/matmul.js';
-import { mean } from '../ops/reduce.js';
+import { checkCompatible, record } from '../ops/record.js';
 import type { DType } from '../tensor/dtype.js';
-import { formatShape } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { formatShape, shapeSize } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { checkedStd, normalTensor, xavierUniform } from './init.js';
 import { GELU, Linear, Sequential } from './layers.js';
@@ -60,19 +60,41 @@ function checkProbability(owner: string, p: number): void {
 // LayerNorm
 
 /**
- * y = (x − μ)/√(σ² + eps)·γ + β over the last axis, σ² the biased variance (as torch).
+ * y = (x − μ)/√(σ² + eps)·γ + β over the last axis, σ² the biased variance (as torch), as one
+ * node over the fused Backend primitive (shared/backend/fused-norm.ts); γ and β have `dim` entries
+ * (any shape of that size, [dim] in practice).
  * Numerical trap: σ² is the mean of squared deviations from μ (two passes), not E[x²] − μ², which
  * cancels catastrophically for rows with a large mean and can even come out negative (→ NaN in
  * the square root). eps sits inside the root, so a constant row gives 0, not 0/0.
+ *
+ * Backward (x̂ = (x − μ)·rstd recomputed from the saved per-row μ and rstd = 1/√(σ² + eps)):
+ *   gx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = gy·γ;  gγ = Σ_rows gy·x̂;  gβ = Σ_rows gy.
+ * The two subtracted means are the gradient paths through μ and σ².
  */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
-  const mu = mean(x, -1, { keepDims: true });
-  const centred = sub(x, mu);
-  const variance = mean(mul(centred, centred), -1, { keepDims: true });
-  let y = div(centred, sqrt(add(variance, eps)));
-  if (weight) y = mul(y, weight);
-  if (bias) y = add(y, bias);
-  return y;
+  if (x.rank < 1) throw new RangeError(`layerNorm: input must have at least one axis, got ${formatShape(x.shape)}`);
+  const cols = x.shape[x.rank - 1];
+  const rows = shapeSize(x.shape.slice(0, -1));
+  for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
+    if (p && p.size !== cols) throw new RangeError(`layerNorm: ${name} ${formatShape(p.shape)} must have ${cols} entries for input ${formatShape(x.shape)}`);
+  }
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  checkCompatible('layerNorm', inputs);
+  const backend = x.backend;
+  const wb = weight ? weight.buffer : null;
+  const { y, mean, rstd } = backend.layerNorm(x.buffer, wb, bias ? bias.buffer : null, rows, cols, eps);
+  const wIndex = weight ? 1 : -1;
+  const bIndex = bias ? inputs.length - 1 : -1;
+  return record('layerNorm', inputs, y, x.shape, (g, needed) => {
+    const r = backend.layerNormBackward(g.buffer, x.buffer, mean, rstd, wb, rows, cols, {
+      weight: wIndex >= 0 && needed[wIndex],
+      bias: bIndex >= 0 && needed[bIndex],
+    });
+    const grads: Array<Tensor | null> = [needed[0] ? new Tensor(backend, r.gx, x.shape) : null];
+    if (weight) grads.push(r.gWeight ? new Tensor(backend, r.gWeight, weight.shape) : null);
+    if (bias) grads.push(r.gBias ? new Tensor(backend, r.gBias, bias.shape) : null);
+    return grads;
+  });
 }
 
 export interface LayerNormOptions {
@@ -263,6 +285,11 @@ export class MultiHeadAttention extends Module {
     const v = split(2);
     // Scaling by 1/√dₕ keeps the logits' variance near 1 whatever the head width, so softmax does not saturate.
     let scores = mul(matmulT(q, k, false, true), 1 / Math.sqrt(this.headDim)); // [batch, heads, seq, seq]
+    // The plain causal mask is fused into the softmax: keys j > i get probability exactly 0 and no
+    // gradient, and their scores are never read (the same as MASKED_SCORE up to rounding: exp of it
+    // underflows to exactly 0 next to any real score). Every query keeps at least key 0, so no row
+    // is fully masked. Padding masks take the general `where` path below.
+    if ((options.causal ?? false) && !options.paddingMask) return { probs: causalSoftmax(scores), v };
     const masks = attentionMasks(batch, seq, options, x);
     if (masks.keep) scores = where(masks.keep, scores, MASKED_SCORE);
     let probs = softmax(scores, -1);

@@ -1,9 +1,12 @@
 /**
  * Sequence layers: Embedding and the recurrent stacks RNN (tanh or ReLU), LSTM and GRU, following
  * torch.nn's definitions, parameter names, layouts and initialisation, batch-first only: inputs are
- * [batch, seq, features]. Everything is composed from recorded ops, so autograd differentiates
- * through time by itself (back-propagation through time); the engine's backward is iterative, so
- * the depth of an unrolled sequence is no problem for the call stack.
+ * [batch, seq, features]. Each layer's input projection W_ih·x + b_ih is one `linear` over all
+ * steps; the recurrence is the fused layer op `recurrentLayer` (shared/ops/recurrent.ts): per step
+ * one matrix product and one fused cell kernel, and back-propagation through time run inside its
+ * own backward rule (one cell-backward kernel and one product per step, the weight gradient in
+ * one product over all steps), as cuDNN does. The step formulas are PyTorch's, written out with
+ * the kernels in shared/backend/fused-recurrent.ts.
  *
  * Truncated BPTT: `run(x, state)` takes and returns the recurrent state. Feed the state of one
  * chunk into the next *detached* (`detachState(state)`, i.e. `.detach()` on each tensor), so that
@@ -11,11 +14,10 @@
  * backward would walk back through all earlier chunks (whose graphs are already freed).
  */
 
-import { relu } from '../ops/activations.js';
 import { tensor, zeros } from '../ops/create.js';
-import { add, mul, sigmoid, sub, tanh } from '../ops/elementwise.js';
 import { concat, gather, narrow, permute, reshape, unsqueeze } from '../ops/layout.js';
 import { linear } from '../ops/matmul.js';
+import { recurrentLayer } from '../ops/recurrent.js';
 import type { DType } from '../tensor/dtype.js';
 import { formatShape, shapeSize, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -146,30 +148,6 @@ const GATES: Record<RecurrentMode, number> = { rnn_tanh: 1, rnn_relu: 1, lstm: 4
 const NAMES: Record<RecurrentMode, string> = { rnn_tanh: 'RNN', rnn_relu: 'RNN', lstm: 'LSTM', gru: 'GRU' };
 
 /**
- * Splits `x` [steps·rows, f] (time-major) into `steps` tensors [rows, f].
- *
- * Numerical/complexity trap: the backward of each slice pads its gradient back to the full input
- * shape, so T direct slices of a [T·B, F] tensor cost O(T²·B·F) in backward — quadratic in the
- * sequence length. Halving recursively costs O(T·B·F) per level, O(T log T · B·F) in all. Without
- * a graph to record, slices are taken directly.
- */
-function splitSteps(x: Tensor, steps: number, rows: number): Tensor[] {
-  if (!x.requiresGrad) return Array.from({ length: steps }, (_, t) => narrow(x, 0, t * rows, rows));
-  const out: Tensor[] = [];
-  const split = (part: Tensor, n: number): void => {
-    if (n === 1) {
-      out.push(part);
-      return;
-    }
-    const half = n >> 1;
-    split(narrow(part, 0, 0, half * rows), half);
-    split(narrow(part, 0, half * rows, (n - half) * rows), n - half);
-  };
-  split(x, steps);
-  return out;
-}
-
-/**
  * The shared machinery of RNN, LSTM and GRU. Per layer k, PyTorch's parameters, registered in its
  * order: weight_ih_l{k} [G·H, in], weight_hh_l{k} [G·H, H], bias_ih_l{k} [G·H], bias_hh_l{k} [G·H],
  * with G gates stacked along the first axis (LSTM: i, f, g, o; GRU: r, z, n), all U(±1/√H).
@@ -227,30 +205,20 @@ export abstract class RecurrentBase<S extends RNNState> extends Module {
 
     // Time-major rows [T·B, features]: step t is the contiguous block of rows t·B … t·B + B − 1.
     let seq = reshape(permute(x, [1, 0, 2]), [T * B, this.inputSize]);
-    let hs: Tensor[] = [];
     const hN: Tensor[] = [];
     const cN: Tensor[] = [];
     for (let k = 0; k < this.numLayers; k++) {
       const p = this.layers[k];
       // W_ih·x + b_ih for every step of this layer in one matrix product; only the recurrent
-      // half W_hh·h + b_hh has to wait for the previous step.
-      const inputProj = splitSteps(linear(seq, p.weightIh, p.biasIh), T, B);
-      let h = this.layerState(h0, k, B);
-      let c = c0 ? this.layerState(c0, k, B) : null;
-      hs = [];
-      for (let t = 0; t < T; t++) {
-        const gi = inputProj[t];
-        const gh = linear(h, p.weightHh, p.biasHh);
-        if (this.mode === 'lstm') [h, c] = lstmStep(gi, gh, c!, H);
-        else if (this.mode === 'gru') h = gruStep(gi, gh, h, H);
-        else h = this.mode === 'rnn_relu' ? relu(add(gi, gh)) : tanh(add(gi, gh));
-        hs.push(h);
-      }
-      hN.push(h);
-      if (c) cN.push(c);
-      if (k + 1 < this.numLayers) seq = concat(hs, 0);
+      // half W_hh·h + b_hh has to wait for the previous step, which the fused layer op runs
+      // (one product and one cell kernel per step, BPTT in its own backward rule).
+      const inputProj = linear(seq, p.weightIh, p.biasIh);
+      const layer = recurrentLayer(this.mode, inputProj, p.weightHh, p.biasHh, this.layerState(h0, k, B), c0 ? this.layerState(c0, k, B) : null);
+      seq = layer.output;
+      hN.push(layer.hT);
+      if (layer.cT) cN.push(layer.cT);
     }
-    const output = concat(hs.map((ht) => unsqueeze(ht, 1)), 1);
+    const output = permute(reshape(seq, [T, B, H]), [1, 0, 2]);
     const stackLayers = (ts: Tensor[]): Tensor => (ts.length === 1 ? unsqueeze(ts[0], 0) : concat(ts.map((t) => unsqueeze(t, 0)), 0));
     const h = stackLayers(hN);
     const next = (this.mode === 'lstm' ? { h, c: stackLayers(cN) } : { h }) as S;
@@ -277,38 +245,6 @@ export abstract class RecurrentBase<S extends RNNState> extends Module {
   private layerState(all: Tensor, k: number, batch: number): Tensor {
     return reshape(this.numLayers === 1 ? all : narrow(all, 0, k, 1), [batch, this.hiddenSize]);
   }
-}
-
-/**
- * PyTorch's LSTM step, gates stacked i, f, g, o:
- *   i = σ(W_ii x + b_ii + W_hi h + b_hi)    f = σ(W_if x + b_if + W_hf h + b_hf)
- *   g = tanh(W_ig x + b_ig + W_hg h + b_hg) o = σ(W_io x + b_io + W_ho h + b_ho)
- *   c' = f ⊙ c + i ⊙ g                       h' = o ⊙ tanh(c')
- * `gi` and `gh` are the input and recurrent projections [B, 4H] (biases included).
- */
-function lstmStep(gi: Tensor, gh: Tensor, c: Tensor, H: number): [Tensor, Tensor] {
-  const gates = add(gi, gh);
-  const i = sigmoid(narrow(gates, 1, 0, H));
-  const f = sigmoid(narrow(gates, 1, H, H));
-  const g = tanh(narrow(gates, 1, 2 * H, H));
-  const o = sigmoid(narrow(gates, 1, 3 * H, H));
-  const cNext = add(mul(f, c), mul(i, g));
-  return [mul(o, tanh(cNext)), cNext];
-}
-
-/**
- * PyTorch's GRU step, gates stacked r, z, n:
- *   r = σ(W_ir x + b_ir + W_hr h + b_hr)    z = σ(W_iz x + b_iz + W_hz h + b_hz)
- *   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
- *   h' = (1 − z) ⊙ n + z ⊙ h
- * Note b_hn sits inside the reset gate's product, so the two projections cannot be summed
- * before splitting as in the LSTM. h' is computed as n + z ⊙ (h − n), the same value in one op less.
- */
-function gruStep(gi: Tensor, gh: Tensor, h: Tensor, H: number): Tensor {
-  const r = sigmoid(add(narrow(gi, 1, 0, H), narrow(gh, 1, 0, H)));
-  const z = sigmoid(add(narrow(gi, 1, H, H), narrow(gh, 1, H, H)));
-  const n = tanh(add(narrow(gi, 1, 2 * H, H), mul(r, narrow(gh, 1, 2 * H, H))));
-  return add(n, mul(z, sub(h, n)));
 }
 
 function rnnMode(nonlinearity: string | undefined): RecurrentMode {

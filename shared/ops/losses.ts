@@ -1,6 +1,6 @@
 /**
- * Loss functions, composed from primitives. Each returns the mean over the batch (PyTorch's
- * reduction='mean').
+ * Loss functions, composed from primitives (crossEntropy from the fused logSoftmax). Each returns
+ * the mean over the batch (PyTorch's reduction='mean').
  */
 
 import { formatShape } from '../tensor/shape.js';
@@ -42,7 +42,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
     q[i * c + t] += 1 - eps;
   }
   const target = tensor(q, [n, c], { backend: logits.backend, dtype: logits.dtype });
-  return neg(mul(sum(mul(target, logSoftmax(logits, -1))), 1 / normalizer));
+  // One fused logSoftmax node (its backward is gy − softmax·Σgy), then a weighted sum; −(s·(1/N))
+  // is written s·(−1/N), which is the same number (negation is exact) one op sooner.
+  return mul(sum(mul(target, logSoftmax(logits, -1))), -1 / normalizer);
 }
 
 /** Mean squared error. */

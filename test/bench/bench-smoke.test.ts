@@ -5,7 +5,10 @@
  * heap stays flat; the matmul suite computes the same product in every engine, with a product big
  * enough to be split across the 2-thread pool; the pool suite runs piscina and the fork-join pool;
  * the distributed suite runs a few steps with real worker processes, sums gradients correctly, and
- * leaves no process behind. No timing here: timing belongs in `npm run bench`. The wasm and pool
+ * leaves no process behind; the models suite (issue 12) runs a few steps of each preset on meshgrad's
+ * wasm backend with 1 and 2 threads (finite, falling losses, a flat heap, the 1-thread profile) and,
+ * where /usr/bin/python3 has torch, in PyTorch with a parameter count equal to meshgrad's model's
+ * (the guard that the architectures match); without torch those tests are skipped, saying why. No timing here: timing belongs in `npm run bench`. The wasm and pool
  * code paths need the build output (dist/wasm, dist/bench/pool-task.js): `npm test` builds first.
  */
 
@@ -24,6 +27,20 @@ import {
 import { MATMUL_ENGINES, runMatmulSuite } from '../../bench/matmul.js';
 import { runPoolSuite } from '../../bench/pool.js';
 import { runAggregationBench, runDistributedSuite } from '../../bench/distributed.js';
+import {
+  MODEL_PRESETS,
+  OPENBLAS_OPENMP_DIR,
+  PROFILE_TOP_ROWS,
+  engineIdFor,
+  meshgradParamCount,
+  openPresetData,
+  presetSetting,
+  runMeshgradPreset,
+  runModelStepsSuite,
+  runTorchPreset,
+  torchAvailability,
+  torchEnvironment,
+} from '../../bench/model-steps.js';
 
 describe('bench: MLP training-step functions', () => {
   let data: MlpBenchData;
@@ -186,5 +203,92 @@ describe('bench: distributed suite', () => {
 
   it('fails (instead of waiting for workers forever) when the worker processes die', async () => {
     await expect(runDistributedSuite({ warmupSteps: 1, timedSteps: 1, aggregation: small, bin: '/nonexistent/meshgrad.js' })).rejects.toThrow(/worker w\d exited/);
+  });
+});
+
+describe('bench: models suite (meshgrad against PyTorch, issue 12)', () => {
+  const torch = torchAvailability();
+  const torchReason = torch.available ? `PyTorch ${torch.version ?? ''}` : `skipped: ${torch.reason}`;
+  if (!torch.available) console.warn(`bench models suite: PyTorch tests ${torchReason}`);
+
+  it('each preset has the batch, optimizer and clipping the comparison names', () => {
+    expect(MODEL_PRESETS).toEqual(['mlp', 'cnn', 'char-lstm', 'gpt-tiny']);
+    expect(MODEL_PRESETS.map((p) => presetSetting(p).batchSize)).toEqual([128, 128, 32, 32]);
+    expect(presetSetting('char-lstm')).toMatchObject({ context: 64, optimizer: 'adam', clipNorm: 1 });
+    expect(presetSetting('gpt-tiny')).toMatchObject({ context: 64, optimizer: 'adamw', weightDecay: 0.01, clipNorm: null });
+  });
+
+  it("PyTorch's child gets the OpenMP OpenBLAS, OMP_NUM_THREADS and no OPENBLAS_CORETYPE", () => {
+    const env = torchEnvironment(2, { OPENBLAS_CORETYPE: 'Haswell', LD_LIBRARY_PATH: '/opt/lib', PATH: '/bin' });
+    expect(env.OPENBLAS_CORETYPE).toBeUndefined();
+    expect(env.LD_LIBRARY_PATH).toBe(`${OPENBLAS_OPENMP_DIR}:/opt/lib`);
+    expect(env.OMP_NUM_THREADS).toBe('2');
+    expect(env.PATH).toBe('/bin');
+    expect(torchEnvironment(1, {}).LD_LIBRARY_PATH).toBe(OPENBLAS_OPENMP_DIR);
+  });
+
+  for (const preset of MODEL_PRESETS) {
+    it(`meshgrad runs ${preset}'s training step on wasm (1 thread), with a finite, falling loss and a flat heap`, async () => {
+      const { openMeshgradEngine } = await import('../../bench/backends.js');
+      const engine = await openMeshgradEngine(engineIdFor(1));
+      try {
+        const data = openPresetData(preset);
+        const r = runMeshgradPreset(preset, engine, data, { warmup: 1, timed: 2 });
+        expect(r.losses).toHaveLength(2);
+        expect([r.initialLoss, ...r.losses].every(Number.isFinite)).toBe(true);
+        expect(r.lossCheck.passed).toBe(true);
+        expect(r.heap?.flat).toBe(true);
+        expect(r.params).toBe(meshgradParamCount(preset, data.numClasses));
+      } finally {
+        await engine.close();
+      }
+    });
+  }
+
+  it('the suite runs 1 and 2 threads, profiles at 1 thread and says why PyTorch is missing', async () => {
+    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profileSteps: 1, python: '/nonexistent/python3' });
+    expect(r.ok).toBe(true);
+    expect(r.torch.available).toBe(false);
+    expect(r.torch.reason).toMatch(/\/nonexistent\/python3 not found/);
+    expect(r.notes.some((n) => n.startsWith('PyTorch not measured'))).toBe(true);
+    expect(r.rows.map((x) => x.threads)).toEqual([1, 2]);
+    for (const row of r.rows) {
+      expect(row.meshgrad?.threads).toBe(row.threads);
+      expect(row.torch).toBeNull();
+      expect(row.ratio).toBeNull();
+      expect(row.met).toBeNull();
+    }
+    expect(r.rows[0].target).toBe(1);
+    expect(r.rows[1].target).toBe(0.8);
+    expect(r.scaling).toHaveLength(1);
+    expect(Number.isFinite(r.scaling[0].meshgrad)).toBe(true);
+    expect(r.profiles).toHaveLength(1);
+    expect(r.profiles[0].profile?.rows.length).toBeGreaterThan(0);
+    expect(r.profiles[0].profile?.rows.length).toBeLessThanOrEqual(PROFILE_TOP_ROWS);
+  });
+
+  for (const preset of MODEL_PRESETS) {
+    it.skipIf(!torch.available)(`PyTorch runs ${preset} with meshgrad's parameter count (${torchReason})`, () => {
+      const vocab = openPresetData(preset).numClasses;
+      const r = runTorchPreset(preset, 1, { warmup: 0, timed: 1, vocab });
+      expect(r.params).toBe(meshgradParamCount(preset, vocab));
+      expect(r.threads).toBe(1);
+      expect(Number.isFinite(r.timing.medianMs)).toBe(true);
+      expect(Number.isFinite(r.firstLoss)).toBe(true);
+    });
+  }
+
+  it.skipIf(!torch.available)(`the suite compares with PyTorch: parameter guard, ratios, targets (${torchReason})`, async () => {
+    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profile: false });
+    expect(r.ok).toBe(true);
+    expect(r.torch.available).toBe(true);
+    for (const row of r.rows) {
+      expect(row.paramsMatch).toBe(true);
+      expect(row.torch?.threads).toBe(row.threads);
+      expect(Number.isFinite(row.ratio)).toBe(true);
+      expect(typeof row.met).toBe('boolean');
+    }
+    expect(Number.isFinite(r.scaling[0].torch)).toBe(true);
+    expect(r.profiles).toHaveLength(0);
   });
 });

@@ -109,6 +109,13 @@ export const RULES: readonly Rule[] = [
   // docs/benchmarks.md, docs/architecture.md, docs/training.md: benchmarks
   { id: 'bench', kind: 'run', match: /^(npm run bench|node dist\/bench\/main\.js)( -- | |$).*$/, rewrites: [benchBuilt, benchPlan], expect: /^plan: suites / },
   {
+    id: 'profile',
+    kind: 'run',
+    match: /^node dist\/bench\/profile\.js( .*)?$/,
+    rewrites: [{ from: /$/, to: ' --model mlp --steps 1', why: 'one profiled step of the smallest preset: the command runs, profiles and prints its table' }],
+    expect: /^mlp \(batch 128, wasm, 1 thread\(s\)\): [\d.]+ ms\/step[\s\S]*matmul/m,
+  },
+  {
     id: 'soak',
     kind: 'run',
     match: /^bench\/soak\.sh \d+ \d+ \/tmp\/soak\/\S+ -- meshgrad train .*$/,

@@ -12,6 +12,21 @@ import { matmulKernel } from './matmul.js';
 import { reduceKernel } from './reduce.js';
 import { col2imKernel, im2colKernel, maxPool2dBackwardKernel, maxPool2dKernel } from './conv.js';
 import type { WindowSpec } from '../conv-spec.js';
+import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
+import {
+  geluBackwardKernel,
+  geluKernel,
+  reluBackwardKernel,
+  reluKernel,
+  layerNormBackwardKernel,
+  layerNormKernel,
+  logSoftmaxBackwardKernel,
+  logSoftmaxKernel,
+  softmaxBackwardKernel,
+  softmaxKernel,
+} from './fused-norm.js';
+import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
+import { gruCellBackwardKernel, gruCellKernel, lstmCellBackwardKernel, lstmCellKernel, rnnCellBackwardKernel, rnnCellKernel } from './fused-recurrent.js';
 
 /** A CPU buffer is the typed array itself (it already has `length`; `dtype` is added). */
 class HostBuffer implements DeviceBuffer {
@@ -104,6 +119,134 @@ export class CpuBackend implements Backend {
   }
   maxPool2dBackward(x: DeviceBuffer, shape: Shape, grad: DeviceBuffer, spec: WindowSpec): DeviceBuffer {
     return wrap(maxPool2dBackwardKernel(host(x), shape, host(grad), spec));
+  }
+
+  // ---- fused: norms, activations, softmax (NormKernels, shared/backend/fused-norm.ts) ------
+
+  softmax(x: DeviceBuffer, rows: number, cols: number, causal: boolean): DeviceBuffer {
+    const a = host(x);
+    const out = allocArray(x.dtype, a.length);
+    softmaxKernel(a, out, rows, cols, causal);
+    return wrap(out);
+  }
+  softmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const out = allocArray(y.dtype, y.length);
+    softmaxBackwardKernel(host(y), host(gy), out, rows, cols);
+    return wrap(out);
+  }
+  logSoftmax(x: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    logSoftmaxKernel(host(x), out, rows, cols);
+    return wrap(out);
+  }
+  logSoftmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const out = allocArray(y.dtype, y.length);
+    logSoftmaxBackwardKernel(host(y), host(gy), out, rows, cols);
+    return wrap(out);
+  }
+  layerNorm(x: DeviceBuffer, weight: DeviceBuffer | null, bias: DeviceBuffer | null, rows: number, cols: number, eps: number): LayerNormResult {
+    const y = allocArray(x.dtype, x.length);
+    const mean = allocArray(x.dtype, rows);
+    const rstd = allocArray(x.dtype, rows);
+    layerNormKernel(host(x), weight && host(weight), bias && host(bias), rows, cols, eps, y, mean, rstd);
+    return { y: wrap(y), mean: wrap(mean), rstd: wrap(rstd) };
+  }
+  layerNormBackward(
+    gy: DeviceBuffer,
+    x: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    weight: DeviceBuffer | null,
+    rows: number,
+    cols: number,
+    grads: LayerNormGradRequest,
+  ): LayerNormGrads {
+    const gx = allocArray(x.dtype, x.length);
+    const gWeight = grads.weight ? allocArray(x.dtype, cols) : null;
+    const gBias = grads.bias ? allocArray(x.dtype, cols) : null;
+    layerNormBackwardKernel(host(gy), host(x), host(mean), host(rstd), weight && host(weight), rows, cols, gx, gWeight, gBias);
+    return { gx: wrap(gx), gWeight: gWeight && wrap(gWeight), gBias: gBias && wrap(gBias) };
+  }
+  gelu(x: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    geluKernel(host(x), out, approximate);
+    return wrap(out);
+  }
+  geluBackward(x: DeviceBuffer, gy: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    geluBackwardKernel(host(x), host(gy), out, approximate);
+    return wrap(out);
+  }
+  relu(x: DeviceBuffer): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    reluKernel(host(x), out);
+    return wrap(out);
+  }
+  reluBackward(x: DeviceBuffer, gy: DeviceBuffer): DeviceBuffer {
+    const out = allocArray(x.dtype, x.length);
+    reluBackwardKernel(host(x), host(gy), out);
+    return wrap(out);
+  }
+
+  // ---- fused: recurrent cells (RecurrentKernels, shared/backend/fused-recurrent.ts) --------
+
+  lstmCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, c: DeviceBuffer, batch: number, hidden: number): LstmCellResult {
+    const dtype = gi.dtype;
+    const h = allocArray(dtype, batch * hidden);
+    const cNext = allocArray(dtype, batch * hidden);
+    const act = allocArray(dtype, batch * 5 * hidden);
+    lstmCellKernel(host(gi), giRow, host(gh), bias && host(bias), host(c), batch, hidden, h, cNext, act);
+    return { h: wrap(h), c: wrap(cNext), act: wrap(act) };
+  }
+  lstmCellBackward(
+    act: DeviceBuffer,
+    c: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradC: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): LstmCellGrads {
+    const dtype = act.dtype;
+    const gGates = allocArray(dtype, batch * 4 * hidden);
+    const gc = allocArray(dtype, batch * hidden);
+    lstmCellBackwardKernel(host(act), host(c), gradOut && host(gradOut), gradOutRow, gradH && host(gradH), gradC && host(gradC), batch, hidden, gGates, gc);
+    return { gGates: wrap(gGates), gc: wrap(gc) };
+  }
+  gruCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, h: DeviceBuffer, batch: number, hidden: number): GruCellResult {
+    const dtype = gi.dtype;
+    const hNext = allocArray(dtype, batch * hidden);
+    const act = allocArray(dtype, batch * 4 * hidden);
+    gruCellKernel(host(gi), giRow, host(gh), bias && host(bias), host(h), batch, hidden, hNext, act);
+    return { h: wrap(hNext), act: wrap(act) };
+  }
+  gruCellBackward(
+    act: DeviceBuffer,
+    h: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradHDirect: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): GruCellGrads {
+    const dtype = act.dtype;
+    const gGi = allocArray(dtype, batch * 3 * hidden);
+    const gGh = allocArray(dtype, batch * 3 * hidden);
+    const gh = allocArray(dtype, batch * hidden);
+    gruCellBackwardKernel(host(act), host(h), gradOut && host(gradOut), gradOutRow, gradH && host(gradH), gradHDirect && host(gradHDirect), batch, hidden, gGi, gGh, gh);
+    return { gGi: wrap(gGi), gGh: wrap(gGh), gh: wrap(gh) };
+  }
+  rnnCell(activation: RnnActivation, gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const h = allocArray(gi.dtype, batch * hidden);
+    rnnCellKernel(activation, host(gi), giRow, host(gh), bias && host(bias), batch, hidden, h);
+    return wrap(h);
+  }
+  rnnCellBackward(activation: RnnActivation, h: DeviceBuffer, gradOut: DeviceBuffer | null, gradOutRow: number, gradH: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const g = allocArray(h.dtype, batch * hidden);
+    rnnCellBackwardKernel(activation, host(h), gradOut && host(gradOut), gradOutRow, gradH && host(gradH), batch, hidden, g);
+    return wrap(g);
   }
 }
 

@@ -29,6 +29,20 @@ export interface KernelExports {
   sumSources(out: number, srcs: number, count: number, n: number): void;
   /** adam(p, g, m, v, n, beta1, beta2, 1 − beta1, 1 − beta2, eps, l2, shrink, stepSize, bias2Sqrt), the scalars float64. */
   adam: Kernel;
+  // Fused primitives (assembly/fused.ts); pointers are byte addresses, 0 = no bias.
+  unaryTranscendental(op: number, a: number, out: number, n: number): void;
+  gelu(x: number, out: number, n: number, approximate: number): void;
+  geluBackward(x: number, gy: number, out: number, n: number, approximate: number): void;
+  softmaxRows(x: number, out: number, rows: number, cols: number, causal: number): void;
+  lstmCell(gi: number, giRow: number, gh: number, bias: number, c: number, batch: number, hidden: number, hOut: number, cOut: number, act: number): void;
+  /** relu(x, 0, out, n) forward; relu(x, gy, out, n): gy where x > 0, else 0. */
+  relu(x: number, gy: number, out: number, n: number): void;
+  /** copyRuns(src, dst, run, n0..n3, src strides s0..s3, dst strides t0..t3), strides in floats. */
+  copyRuns: Kernel;
+  lstmCellBackward(act: number, c: number, gradOut: number, gradOutRow: number, gradH: number, gradC: number, batch: number, hidden: number, gGates: number, gc: number): void;
+  layerNormRows(x: number, w: number, b: number, rows: number, cols: number, eps: number, y: number, mean: number, rstd: number): void;
+  layerNormBackwardRows(gy: number, x: number, mean: number, rstd: number, w: number, rows: number, cols: number, gx: number, accW: number, accB: number): void;
+  gruCell(gi: number, giRow: number, gh: number, bias: number, h: number, batch: number, hidden: number, hOut: number, act: number): void;
 }
 
 export type KernelFlavour = 'relaxed-simd' | 'simd';
@@ -90,5 +104,16 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     maxPool: fn('maxPool', 16),
     sumSources: fn('sumSources', 4),
     adam: fn('adam', 14),
+    unaryTranscendental: fn('unaryTranscendental', 4),
+    gelu: fn('gelu', 4),
+    geluBackward: fn('geluBackward', 5),
+    softmaxRows: fn('softmaxRows', 5),
+    lstmCell: fn('lstmCell', 10),
+    gruCell: fn('gruCell', 9),
+    relu: fn('relu', 4),
+    copyRuns: fn('copyRuns', 15),
+    lstmCellBackward: fn('lstmCellBackward', 10),
+    layerNormRows: fn('layerNormRows', 9),
+    layerNormBackwardRows: fn('layerNormBackwardRows', 10),
   };
 }

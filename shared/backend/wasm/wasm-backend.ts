@@ -15,15 +15,23 @@
 
 import type { Backend, BinaryOp, DeviceBuffer, MatmulSpec, ReduceOp, UnaryOp } from '../backend.js';
 import type { DType, FloatArray } from '../../tensor/dtype.js';
-import { broadcastStrides, shapeSize, type Shape } from '../../tensor/shape.js';
+import { broadcastStrides, shapeSize, stridesOf, type Shape } from '../../tensor/shape.js';
 import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
+import {
+  logSoftmaxBackwardKernel,
+  logSoftmaxKernel,
+  softmaxBackwardKernel,
+} from '../cpu/fused-norm.js';
+import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
 import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
 import { ThreadPool, type GemmSlice } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
+import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
+import { gruCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
 
 class WasmBuffer implements DeviceBuffer {
   readonly dtype: DType = 'float32';
@@ -38,6 +46,8 @@ const NR = 8;
 /** Operation codes of the SIMD kernels (assembly/elementwise.ts). */
 const BINARY_CODES: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, gt: 4, ge: 5, eq: 6 };
 const UNARY_CODES: Partial<Record<UnaryOp, number>> = { neg: 0, abs: 1, sqrt: 2 };
+/** The float32 polynomial kernels of assembly/fused.ts (within a few ulps of Math.exp etc.). */
+const TRANSCENDENTAL_CODES: Partial<Record<UnaryOp, number>> = { exp: 0, tanh: 1, sigmoid: 2, erf: 3 };
 
 export interface WasmBackendOptions {
   /** Threads for intra-op parallelism, this one included (default 1). */
@@ -164,7 +174,9 @@ export class WasmBackend implements Backend {
     const A = this.use(a);
     const { buffer, out } = this.fresh(a.length);
     const code = UNARY_CODES[op];
+    const transcendental = TRANSCENDENTAL_CODES[op];
     if (code !== undefined) this.kernels.unary(code, A.ptr, buffer.ptr, a.length);
+    else if (transcendental !== undefined) this.kernels.unaryTranscendental(transcendental, A.ptr, buffer.ptr, a.length);
     else unaryKernel(op, A.view, out);
     return buffer;
   }
@@ -286,21 +298,61 @@ export class WasmBackend implements Backend {
     }
   }
 
+  /**
+   * Copies runs of `run` contiguous floats over up to four outer dimensions (`dims`, with source
+   * and destination strides in floats) in one wasm call; false when there are more dimensions
+   * (the reference kernel then does it). Layout ops whose last axis stays contiguous on both sides
+   * — a permute that keeps the last axis, a slice, the copy of a pad — are all of this form.
+   */
+  private copyRuns(src: number, dst: number, run: number, dims: readonly number[], srcStrides: readonly number[], dstStrides: readonly number[]): boolean {
+    if (dims.length > 4 || run < 4) return false;
+    const pad = 4 - dims.length;
+    const n = [...Array<number>(pad).fill(1), ...dims];
+    const s = [...Array<number>(pad).fill(0), ...srcStrides];
+    const t = [...Array<number>(pad).fill(0), ...dstStrides];
+    this.kernels.copyRuns(src, dst, run, n[0], n[1], n[2], n[3], s[0], s[1], s[2], s[3], t[0], t[1], t[2], t[3]);
+    return true;
+  }
+
   permute(a: DeviceBuffer, shape: Shape, perm: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(a.length);
-    permuteKernel(this.f32(a), shape, perm, out);
+    const last = shape.length - 1;
+    if (a.length > 0 && last >= 1 && perm[last] === last) {
+      const inStrides = stridesOf(shape);
+      const outShape = perm.map((p) => shape[p]);
+      const outStrides = stridesOf(outShape);
+      const outer = perm.slice(0, last);
+      if (this.copyRuns(A.ptr, buffer.ptr, shape[last], outer.map((p) => shape[p]), outer.map((p) => inStrides[p]), outStrides.slice(0, last))) return buffer;
+    }
+    permuteKernel(A.view, shape, perm, out);
     return buffer;
   }
 
   slice(a: DeviceBuffer, shape: Shape, begin: readonly number[], size: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(shapeSize(size));
-    sliceKernel(this.f32(a), shape, begin, size, out);
+    const last = shape.length - 1;
+    if (buffer.length > 0 && last >= 1 && begin.length === shape.length && size.length === shape.length) {
+      const inStrides = stridesOf(shape);
+      const offset = begin.reduce((o, b, i) => o + b * inStrides[i], 0);
+      if (this.copyRuns(A.ptr + offset * 4, buffer.ptr, size[last], size.slice(0, last), inStrides.slice(0, last), stridesOf(size).slice(0, last))) return buffer;
+    }
+    sliceKernel(A.view, shape, begin, size, out);
     return buffer;
   }
 
   pad(a: DeviceBuffer, shape: Shape, outShape: Shape, begin: readonly number[]): DeviceBuffer {
+    const A = this.use(a);
     const { buffer, out } = this.fresh(shapeSize(outShape));
-    padKernel(this.f32(a), shape, outShape, begin, out);
+    const last = shape.length - 1;
+    if (a.length > 0 && last >= 1 && begin.length === shape.length && outShape.length === shape.length) {
+      const outStrides = stridesOf(outShape);
+      const offset = begin.reduce((o, b, i) => o + b * outStrides[i], 0);
+      out.fill(0);
+      if (this.copyRuns(A.ptr, buffer.ptr + offset * 4, shape[last], shape.slice(0, last), stridesOf(shape).slice(0, last), outStrides.slice(0, last))) return buffer;
+    }
+    padKernel(A.view, shape, outShape, begin, out);
     return buffer;
   }
 
@@ -407,5 +459,223 @@ export class WasmBackend implements Backend {
 
   async close(): Promise<void> {
     await this.pool?.close();
+  }
+
+  // ---- fused: norms, activations, softmax (NormKernels, shared/backend/fused-norm.ts) ------
+
+  // softmax, GELU and the LSTM / GRU forward cells run SIMD kernels (assembly/fused.ts: float32
+  // polynomial exp / tanh / erf); the rest run the reference kernels on views of the heap, each
+  // writing straight into its fresh block.
+
+  softmax(x: DeviceBuffer, rows: number, cols: number, causal: boolean): DeviceBuffer {
+    const X = this.use(x);
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || rows * cols !== x.length) {
+      throw new RangeError(`softmax: ${x.length} elements are not [${rows}, ${cols}]`);
+    }
+    if (causal && cols > 0 && rows % cols !== 0) throw new RangeError(`softmax: causal rows ${rows} are not whole [${cols}, ${cols}] blocks`);
+    const { buffer } = this.fresh(x.length);
+    if (x.length > 0) this.kernels.softmaxRows(X.ptr, buffer.ptr, rows, cols, causal ? 1 : 0);
+    return buffer;
+  }
+
+  softmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(y.length);
+    softmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
+    return buffer;
+  }
+
+  logSoftmax(x: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(x.length);
+    logSoftmaxKernel(this.f32(x), out, rows, cols);
+    return buffer;
+  }
+
+  logSoftmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    const { buffer, out } = this.fresh(y.length);
+    logSoftmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
+    return buffer;
+  }
+
+  layerNorm(x: DeviceBuffer, weight: DeviceBuffer | null, bias: DeviceBuffer | null, rows: number, cols: number, eps: number): LayerNormResult {
+    this.checkRows('layerNorm', x, rows, cols, weight, bias);
+    const y = this.fresh(x.length);
+    const mean = this.fresh(rows);
+    const rstd = this.fresh(rows);
+    this.kernels.layerNormRows(this.use(x).ptr, weight === null ? 0 : this.use(weight).ptr, bias === null ? 0 : this.use(bias).ptr, rows, cols, eps, y.buffer.ptr, mean.buffer.ptr, rstd.buffer.ptr);
+    return { y: y.buffer, mean: mean.buffer, rstd: rstd.buffer };
+  }
+
+  layerNormBackward(
+    gy: DeviceBuffer,
+    x: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    weight: DeviceBuffer | null,
+    rows: number,
+    cols: number,
+    grads: LayerNormGradRequest,
+  ): LayerNormGrads {
+    this.checkRows('layerNormBackward', x, rows, cols, weight, null);
+    if (gy.length !== x.length || mean.length !== rows || rstd.length !== rows) throw new RangeError(`layerNormBackward: gy, mean and rstd must have ${x.length}, ${rows} and ${rows} elements`);
+    const gx = this.fresh(x.length);
+    const gWeight = grads.weight ? this.fresh(cols) : null;
+    const gBias = grads.bias ? this.fresh(cols) : null;
+    // float64 column sums in scratch blocks, rounded once into the float32 results.
+    const accW = grads.weight ? this.heap.alloc(Math.max(cols, 1) * 8) : null;
+    const accB = grads.bias ? this.heap.alloc(Math.max(cols, 1) * 8) : null;
+    try {
+      if (accW) new Float64Array(this.heap.memory.buffer, accW.ptr, cols).fill(0);
+      if (accB) new Float64Array(this.heap.memory.buffer, accB.ptr, cols).fill(0);
+      this.kernels.layerNormBackwardRows(this.use(gy).ptr, this.use(x).ptr, this.use(mean).ptr, this.use(rstd).ptr, weight === null ? 0 : this.use(weight).ptr, rows, cols, gx.buffer.ptr, accW?.ptr ?? 0, accB?.ptr ?? 0);
+      if (gWeight && accW) gWeight.buffer.view.set(new Float64Array(this.heap.memory.buffer, accW.ptr, cols));
+      if (gBias && accB) gBias.buffer.view.set(new Float64Array(this.heap.memory.buffer, accB.ptr, cols));
+    } finally {
+      if (accW) this.heap.release(accW.ptr, accW.size);
+      if (accB) this.heap.release(accB.ptr, accB.size);
+    }
+    return { gx: gx.buffer, gWeight: gWeight && gWeight.buffer, gBias: gBias && gBias.buffer };
+  }
+
+  private checkRows(op: string, x: DeviceBuffer, rows: number, cols: number, weight: DeviceBuffer | null, bias: DeviceBuffer | null): void {
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || rows * cols !== x.length) throw new RangeError(`${op}: ${x.length} elements are not [${rows}, ${cols}]`);
+    if (weight !== null && weight.length !== cols) throw new RangeError(`${op}: weight has ${weight.length} elements, expected ${cols}`);
+    if (bias !== null && bias.length !== cols) throw new RangeError(`${op}: bias has ${bias.length} elements, expected ${cols}`);
+  }
+
+  gelu(x: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const X = this.use(x);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.gelu(X.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    return buffer;
+  }
+
+  geluBackward(x: DeviceBuffer, gy: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
+    const X = this.use(x);
+    const G = this.use(gy);
+    if (gy.length !== x.length) throw new RangeError(`geluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.geluBackward(X.ptr, G.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    return buffer;
+  }
+
+  relu(x: DeviceBuffer): DeviceBuffer {
+    const X = this.use(x);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.relu(X.ptr, 0, buffer.ptr, x.length);
+    return buffer;
+  }
+
+  reluBackward(x: DeviceBuffer, gy: DeviceBuffer): DeviceBuffer {
+    const X = this.use(x);
+    const G = this.use(gy);
+    if (gy.length !== x.length) throw new RangeError(`reluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
+    const { buffer } = this.fresh(x.length);
+    this.kernels.relu(X.ptr, G.ptr, buffer.ptr, x.length);
+    return buffer;
+  }
+
+  // ---- fused: recurrent cells (RecurrentKernels, shared/backend/fused-recurrent.ts) --------
+
+  // The reference kernels on views of the heap. Outputs are allocated first and the input views
+  // taken afterwards, as everywhere in this class.
+
+  /** The reference kernels' argument checks, before a SIMD cell kernel reads raw addresses. */
+  private checkCell(op: string, gates: number, gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, state: DeviceBuffer, batch: number, hidden: number): void {
+    const G = gates * hidden;
+    if (!Number.isInteger(batch) || !Number.isInteger(hidden) || batch < 0 || hidden < 0) throw new RangeError(`${op}: batch ${batch} and hidden ${hidden} must be non-negative integers`);
+    if (G > 0 && gi.length % G !== 0) throw new RangeError(`${op}: gi has ${gi.length} elements, not whole rows of ${G}`);
+    const rows = G > 0 ? gi.length / G : 0;
+    if (!Number.isInteger(giRow) || giRow < 0 || (G > 0 && giRow + batch > rows)) throw new RangeError(`${op}: rows ${giRow} … ${giRow + batch - 1} of gi are outside its ${rows} rows`);
+    if (gh.length !== batch * G) throw new RangeError(`${op}: gh has ${gh.length} elements, expected ${batch * G}`);
+    if (bias !== null && bias.length !== G) throw new RangeError(`${op}: bias has ${bias.length} elements, expected ${G}`);
+    if (state.length !== batch * hidden) throw new RangeError(`${op}: the state has ${state.length} elements, expected ${batch * hidden}`);
+  }
+
+  private f32OrNull(buffer: DeviceBuffer | null): Float32Array | null {
+    return buffer === null ? null : this.f32(buffer);
+  }
+
+  lstmCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, c: DeviceBuffer, batch: number, hidden: number): LstmCellResult {
+    const h = this.fresh(batch * hidden);
+    const cNext = this.fresh(batch * hidden);
+    const act = this.fresh(batch * 5 * hidden);
+    this.checkCell('lstmCell', 4, gi, giRow, gh, bias, c, batch, hidden);
+    this.kernels.lstmCell(this.use(gi).ptr, giRow, this.use(gh).ptr, bias === null ? 0 : this.use(bias).ptr, this.use(c).ptr, batch, hidden, h.buffer.ptr, cNext.buffer.ptr, act.buffer.ptr);
+    return { h: h.buffer, c: cNext.buffer, act: act.buffer };
+  }
+
+  lstmCellBackward(
+    act: DeviceBuffer,
+    c: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradC: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): LstmCellGrads {
+    const gGates = this.fresh(batch * 4 * hidden);
+    const gc = this.fresh(batch * hidden);
+    const H = hidden;
+    if (!Number.isInteger(batch) || !Number.isInteger(H) || batch < 0 || H < 0) throw new RangeError(`lstmCellBackward: batch ${batch} and hidden ${H} must be non-negative integers`);
+    if (act.length !== batch * 5 * H) throw new RangeError(`lstmCellBackward: act has ${act.length} elements, expected ${batch * 5 * H}`);
+    if (c.length !== batch * H) throw new RangeError(`lstmCellBackward: c has ${c.length} elements, expected ${batch * H}`);
+    if (gradH !== null && gradH.length !== batch * H) throw new RangeError(`lstmCellBackward: gradH has ${gradH.length} elements, expected ${batch * H}`);
+    if (gradC !== null && gradC.length !== batch * H) throw new RangeError(`lstmCellBackward: gradC has ${gradC.length} elements, expected ${batch * H}`);
+    if (gradOut !== null && (H === 0 ? false : gradOut.length % H !== 0 || !Number.isInteger(gradOutRow) || gradOutRow < 0 || gradOutRow + batch > gradOut.length / H)) {
+      throw new RangeError(`lstmCellBackward: rows ${gradOutRow} … ${gradOutRow + batch - 1} of gradOut are outside its ${H > 0 ? Math.floor(gradOut.length / H) : 0} rows`);
+    }
+    const ptr = (b: DeviceBuffer | null): number => (b === null ? 0 : this.use(b).ptr);
+    this.kernels.lstmCellBackward(ptr(act), ptr(c), ptr(gradOut), gradOutRow, ptr(gradH), ptr(gradC), batch, H, gGates.buffer.ptr, gc.buffer.ptr);
+    return { gGates: gGates.buffer, gc: gc.buffer };
+  }
+
+  gruCell(gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, h: DeviceBuffer, batch: number, hidden: number): GruCellResult {
+    const hNext = this.fresh(batch * hidden);
+    const act = this.fresh(batch * 4 * hidden);
+    this.checkCell('gruCell', 3, gi, giRow, gh, bias, h, batch, hidden);
+    this.kernels.gruCell(this.use(gi).ptr, giRow, this.use(gh).ptr, bias === null ? 0 : this.use(bias).ptr, this.use(h).ptr, batch, hidden, hNext.buffer.ptr, act.buffer.ptr);
+    return { h: hNext.buffer, act: act.buffer };
+  }
+
+  gruCellBackward(
+    act: DeviceBuffer,
+    h: DeviceBuffer,
+    gradOut: DeviceBuffer | null,
+    gradOutRow: number,
+    gradH: DeviceBuffer | null,
+    gradHDirect: DeviceBuffer | null,
+    batch: number,
+    hidden: number,
+  ): GruCellGrads {
+    const gGi = this.fresh(batch * 3 * hidden);
+    const gGh = this.fresh(batch * 3 * hidden);
+    const gh = this.fresh(batch * hidden);
+    gruCellBackwardKernel(
+      this.f32(act),
+      this.f32(h),
+      this.f32OrNull(gradOut),
+      gradOutRow,
+      this.f32OrNull(gradH),
+      this.f32OrNull(gradHDirect),
+      batch,
+      hidden,
+      gGi.out,
+      gGh.out,
+      gh.out,
+    );
+    return { gGi: gGi.buffer, gGh: gGh.buffer, gh: gh.buffer };
+  }
+
+  rnnCell(activation: RnnActivation, gi: DeviceBuffer, giRow: number, gh: DeviceBuffer, bias: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const h = this.fresh(batch * hidden);
+    rnnCellKernel(activation, this.f32(gi), giRow, this.f32(gh), this.f32OrNull(bias), batch, hidden, h.out);
+    return h.buffer;
+  }
+
+  rnnCellBackward(activation: RnnActivation, h: DeviceBuffer, gradOut: DeviceBuffer | null, gradOutRow: number, gradH: DeviceBuffer | null, batch: number, hidden: number): DeviceBuffer {
+    const g = this.fresh(batch * hidden);
+    rnnCellBackwardKernel(activation, this.f32(h), this.f32OrNull(gradOut), gradOutRow, this.f32OrNull(gradH), batch, hidden, g.out);
+    return g.buffer;
   }
 }

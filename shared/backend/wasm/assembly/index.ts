@@ -4,3 +4,4 @@ export { gemm, gemmScratchBytes } from './gemm';
 export { binary, binaryRows, binaryCols, unary, sumMiddle, sumRows } from './elementwise';
 export { im2col, col2im, maxPool } from './window';
 export { sumSources, adam } from './optim';
+export { unaryTranscendental, gelu, geluBackward, softmaxRows, lstmCell, gruCell, relu, layerNormRows, layerNormBackwardRows, lstmCellBackward, copyRuns } from './fused';
