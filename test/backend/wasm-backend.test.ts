@@ -1,12 +1,16 @@
 // The wasm backend against the reference CPU kernels: matmul on random shapes (odd sizes that do
-// not fit the 4x8 tiles, every transpose, batches), with one and two threads and both kernel
-// builds; the other ops through a whole training step; scopes and memory reuse.
+// not fit the 4x8 tiles, every transpose, batches), every small m, n, k, batches with a broadcast
+// operand, with one and two threads (one pool that splits every op, into batch members, rows or
+// columns) and both kernel builds; the window kernels on odd sizes, strides and paddings, split
+// across threads bit for bit; the other ops through a whole training step; scopes and memory reuse.
+// The gemm kernel's own contract (accumulate, orientations, pieces, bounds) is in wasm-gemm.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../shared/backend/cpu/cpu-backend.js';
 import { WasmBackend } from '../../shared/backend/wasm/wasm-backend.js';
 import * as F from '../../shared/ops/index.js';
 import { buildModel, PRESETS } from '../../shared/nn/index.js';
 import { Rng } from '../../shared/util/random.js';
+import { windowSpec } from '../../shared/backend/conv-spec.js';
 import type { Tensor } from '../../shared/tensor/tensor.js';
 import { Adam, AdamW } from '../../shared/optim/index.js';
 import type { VectorOps } from '../../shared/optim/vector-ops.js';
@@ -16,6 +20,7 @@ beforeAll(async () => {
   backends.push(['simd, 1 thread', await WasmBackend.create({ flavour: 'simd' })]);
   backends.push(['relaxed-simd, 1 thread', await WasmBackend.create({ flavour: 'relaxed-simd' })]);
   backends.push(['default, 2 threads', await WasmBackend.create({ threads: 2 })]);
+  backends.push(['default, 2 threads, every op split', await WasmBackend.create({ threads: 2, parallelMinMacs: 0 })]);
 });
 afterAll(async () => {
   for (const [, b] of backends) await b.close();
@@ -42,6 +47,17 @@ function elementRelError(actual: ArrayLike<number>, expected: ArrayLike<number>)
 
 function on(backend: WasmBackend, t: Tensor): Tensor {
   return F.tensor(Float32Array.from(t.dataSync()), t.shape, { backend });
+}
+
+/** The first index where two float32 arrays differ in their bits, or -1 (a length mismatch: 0). */
+function firstBitDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return 0;
+  const fa = Float32Array.from(a);
+  const fb = Float32Array.from(b);
+  const ua = new Uint32Array(fa.buffer);
+  const ub = new Uint32Array(fb.buffer);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
+  return -1;
 }
 
 describe('wasm matmul matches the reference kernel', () => {
@@ -73,14 +89,113 @@ describe('wasm matmul matches the reference kernel', () => {
       expect([...z.dataSync()].every((v) => v === 0)).toBe(true);
     }
   });
-  it('a large product split across threads equals the single-threaded one', () => {
+  it('a large product split across threads equals the single-threaded one, bit for bit', () => {
     const rng = new Rng(9);
     const a = F.randn([200, 300], rng, { backend: cpu });
     const b = F.randn([300, 130], rng, { backend: cpu });
     const one = F.matmul(on(backends[1][1], a), on(backends[1][1], b)).dataSync();
     const two = F.matmul(on(backends[2][1], a), on(backends[2][1], b)).dataSync();
     expect(backends[2][1].threads).toBe(2);
-    expect(maxRelError(two, one)).toBeLessThan(1e-6);
+    expect(firstBitDifference(two, one)).toBe(-1);
+  });
+  it('every small shape: m = 1..13, n = 1..17, k = 1..9, each with a random transpose pair', () => {
+    const rng = new Rng(12);
+    for (let m = 1; m <= 13; m++) {
+      for (let n = 1; n <= 17; n++) {
+        for (let k = 1; k <= 9; k++) {
+          const ta = rng.int(2) === 1;
+          const tb = rng.int(2) === 1;
+          const a = F.randn(ta ? [k, m] : [m, k], rng, { backend: cpu });
+          const b = F.randn(tb ? [n, k] : [k, n], rng, { backend: cpu });
+          const expected = F.matmulT(a, b, ta, tb).dataSync();
+          for (const [name, backend] of backends) {
+            const actual = backend.scope(() => Float32Array.from(F.matmulT(on(backend, a), on(backend, b), ta, tb).dataSync()));
+            const err = maxRelError(actual, expected);
+            if (!(err < 1e-5)) expect.fail(`${name}: ${m}x${k}x${n} transA=${ta} transB=${tb}: relative error ${err}`);
+          }
+        }
+      }
+    }
+  });
+  it('batched products with either operand broadcast, split into members, rows or columns, give the one-thread bits', () => {
+    // Shapes chosen so that the splitting pool cuts each way: many members; one member with many
+    // columns; one member with few columns and many rows; and products whose batch broadcasts one
+    // side (packed once per piece) — the profile's convolution and attention shapes, scaled down.
+    const rng = new Rng(13);
+    const split = backends[3][1];
+    const one = backends.find(([, b]) => b.threads === 1 && b.flavour === split.flavour)![1];
+    const cases: Array<[number[], number[], boolean, boolean]> = [
+      [[9, 17, 33], [9, 33, 29], false, false],
+      [[9, 17, 33], [33, 29], false, false],
+      [[13, 9], [6, 21, 9], false, true],
+      [[6, 20, 13], [20, 37], true, false],
+      [[7, 16, 12], [7, 16, 12], false, true],
+      [[7, 16, 16], [7, 16, 12], true, false],
+      [[3, 5, 200], [3, 200, 9], false, false],
+      [[1, 61, 70], [1, 70, 130], false, false],
+      [[1, 300, 40], [1, 40, 10], false, false],
+      [[1, 40, 300], [1, 10, 40], true, true],
+      [[2, 83, 64], [2, 83, 50], true, false],
+    ];
+    for (const [sa, sb, ta, tb] of cases) {
+      const a = F.randn(sa, rng, { backend: cpu });
+      const b = F.randn(sb, rng, { backend: cpu });
+      const what = `[${sa}]${ta ? 'ᵀ' : ''} x [${sb}]${tb ? 'ᵀ' : ''}`;
+      const expected = F.matmulT(a, b, ta, tb).dataSync();
+      const single = one.scope(() => Float32Array.from(F.matmulT(on(one, a), on(one, b), ta, tb).dataSync()));
+      const many = split.scope(() => Float32Array.from(F.matmulT(on(split, a), on(split, b), ta, tb).dataSync()));
+      expect(maxRelError(single, expected), what).toBeLessThan(1e-5);
+      const at = firstBitDifference(many, single);
+      if (at >= 0) expect.fail(`${what}: element ${at} is ${many[at]} split across threads, ${single[at]} on one`);
+    }
+  });
+});
+
+describe('wasm window kernels, split across threads', () => {
+  // [N, C, H, W], kernel, stride, padding, dilation: the 3x3 "same" convolution and 2x2 pooling
+  // fast paths on odd sizes, and the general loops.
+  const cases: Array<[number[], number, number, number, number]> = [
+    [[5, 3, 7, 9], 3, 1, 1, 1],
+    [[4, 2, 5, 4], 3, 1, 1, 1],
+    [[3, 1, 3, 3], 3, 1, 1, 1],
+    [[6, 3, 9, 11], 2, 2, 0, 1],
+    [[5, 2, 8, 7], 2, 2, 0, 1],
+    [[4, 2, 11, 9], 3, 2, 0, 1],
+    [[3, 4, 10, 8], 3, 2, 1, 2],
+    [[7, 2, 6, 5], 2, 1, 1, 1],
+  ];
+  it.each(cases)('%j, kernel %i, stride %i, padding %i, dilation %i: im2col, col2im, maxPool2d and its backward', (shape, kernel, stride, padding, dilation) => {
+    const rng = new Rng(shape.reduce((x, y) => x * 31 + y, kernel));
+    const spec = windowSpec(shape[2], shape[3], [kernel, kernel], [stride, stride], [padding, padding], [dilation, dilation]);
+    const [n, c] = shape;
+    const x = F.randn(shape, rng, { backend: cpu }).dataSync() as Float32Array;
+    const cols = F.randn([n * spec.oh * spec.ow, c * kernel * kernel], rng, { backend: cpu }).dataSync() as Float32Array;
+    const grad = F.randn([n, c, spec.oh, spec.ow], rng, { backend: cpu }).dataSync() as Float32Array;
+    const reference = {
+      im2col: cpu.readSync(cpu.im2col(cpu.upload(Float32Array.from(x)), shape, spec))!,
+      col2im: cpu.readSync(cpu.col2im(cpu.upload(Float32Array.from(cols)), shape, spec))!,
+      maxPool2d: cpu.readSync(cpu.maxPool2d(cpu.upload(Float32Array.from(x)), shape, spec))!,
+      maxPool2dBackward: cpu.readSync(cpu.maxPool2dBackward(cpu.upload(Float32Array.from(x)), shape, cpu.upload(Float32Array.from(grad)), spec))!,
+    };
+    const runAll = (b: WasmBackend): Record<keyof typeof reference, Float32Array> =>
+      b.scope(() => {
+        const X = b.upload(Float32Array.from(x));
+        const read = (buf: ReturnType<WasmBackend['upload']>): Float32Array => Float32Array.from(b.readSync(buf));
+        return {
+          im2col: read(b.im2col(X, shape, spec)),
+          col2im: read(b.col2im(b.upload(Float32Array.from(cols)), shape, spec)),
+          maxPool2d: read(b.maxPool2d(X, shape, spec)),
+          maxPool2dBackward: read(b.maxPool2dBackward(X, shape, b.upload(Float32Array.from(grad)), spec)),
+        };
+      });
+    const splitting = backends[3][1];
+    const single = runAll(backends.find(([, b]) => b.threads === 1 && b.flavour === splitting.flavour)![1]);
+    const split = runAll(splitting);
+    for (const op of Object.keys(reference) as Array<keyof typeof reference>) {
+      expect(maxRelError(single[op], reference[op]), op).toBeLessThan(1e-6);
+      const at = firstBitDifference(split[op], single[op]);
+      if (at >= 0) expect.fail(`${op}: element ${at} is ${split[op][at]} split across threads, ${single[op][at]} on one`);
+    }
   });
 });
 

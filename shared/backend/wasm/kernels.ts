@@ -3,18 +3,30 @@
  * builds exist: plain 128-bit SIMD, and relaxed SIMD whose fused multiply-add doubles matmul
  * throughput. Node 20's V8 has relaxed SIMD behind a flag, which is switched on here before the
  * module is compiled; if the relaxed build still does not validate, the plain build is used.
+ *
+ * Also here: runChunk, one fixed piece of a chunked op (a matrix product cut by batch members,
+ * rows or columns; a window op cut by images or planes), which the caller and the pool threads
+ * (thread.ts) run alike, so a piece is the same work wherever it runs.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { packageRoot } from '../../util/paths.js';
+import { OP } from './control.js';
 
 type Kernel = (...args: number[]) => void;
 
 export interface KernelExports {
   gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: number, transB: number, accumulate: number, j0: number, j1: number, scratch: number): void;
   gemmScratchBytes(cols: number): number;
+  /**
+   * gemmBatch(a, b, c, m, n, k, flags, aStride, bStride, t0, t1, r0, r1, v0, v1, scratch): members
+   * [t0, t1), S rows [r0, r1), V lanes [v0, v1) of C (=|+=) op(A)·op(B); flags are GEMM_FLAGS.
+   */
+  gemmBatch(a: number, b: number, c: number, m: number, n: number, k: number, flags: number, aStride: number, bStride: number, t0: number, t1: number, r0: number, r1: number, v0: number, v1: number, scratch: number): void;
+  /** Scratch bytes of gemmBatch over `lanes` V lanes (packOnce: V packed once for all members). */
+  gemmScratchFor(k: number, lanes: number, packOnce: number): number;
   binary(op: number, a: number, sa: number, b: number, sb: number, out: number, n: number): void;
   binaryRows(op: number, a: number, b: number, out: number, rows: number, inner: number): void;
   binaryCols(op: number, a: number, b: number, out: number, rows: number, inner: number, period: number): void;
@@ -44,6 +56,9 @@ export interface KernelExports {
   layerNormBackwardRows(gy: number, x: number, mean: number, rstd: number, w: number, rows: number, cols: number, gx: number, accW: number, accB: number): void;
   gruCell(gi: number, giRow: number, gh: number, bias: number, h: number, batch: number, hidden: number, hOut: number, act: number): void;
 }
+
+/** Flags of gemmBatch (assembly/gemm.ts). */
+export const GEMM_FLAGS = { transA: 1, transB: 2, accumulate: 4, swap: 8, packOnce: 16 } as const;
 
 export type KernelFlavour = 'relaxed-simd' | 'simd';
 
@@ -93,6 +108,8 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
   return {
     gemm: fn('gemm', 12),
     gemmScratchBytes: (cols) => gemmScratchBytes(cols),
+    gemmBatch: fn('gemmBatch', 16),
+    gemmScratchFor: fn('gemmScratchFor', 3),
     binary: fn('binary', 7),
     binaryRows: fn('binaryRows', 6),
     binaryCols: fn('binaryCols', 7),
@@ -116,4 +133,56 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     layerNormRows: fn('layerNormRows', 9),
     layerNormBackwardRows: fn('layerNormBackwardRows', 10),
   };
+}
+
+// ---- chunked ops: one fixed piece of a kernel call, claimed by whichever thread is free ----------
+
+/**
+ * Argument words of OP.gemmChunks: the product, then how it is cut. `split` is which range the
+ * pieces divide (GEMM_SPLIT), `per` the size of one piece in members, S rows or V lanes (a
+ * multiple of the 4-row strip or the 8-lane panel, so only the last piece is partial), `rows` and
+ * `lanes` the extents of S rows and V lanes (rows / columns of C, or columns / rows when swapped).
+ */
+export const GEMM_CHUNK_ARGS = ['a', 'b', 'c', 'm', 'n', 'k', 'flags', 'aStride', 'bStride', 'batch', 'split', 'per', 'rows', 'lanes'] as const;
+export const GEMM_SPLIT = { members: 0, rows: 1, lanes: 2 } as const;
+
+/**
+ * Argument words of the window ops (OP.im2col, OP.col2im, OP.maxPool): the kernel's own arguments
+ * and `per`, images (im2col, col2im) or planes (maxPool: `count` is N·C, `c` unused) per piece.
+ * `grad` is maxPool's gradient (0: the forward).
+ */
+export const WINDOW_CHUNK_ARGS = ['src', 'grad', 'out', 'count', 'c', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'oh', 'ow', 'per'] as const;
+
+/**
+ * Runs piece `chunk` of a chunked op whose argument words are `w` (GEMM_CHUNK_ARGS or
+ * WINDOW_CHUNK_ARGS order), with this thread's scratch. The same function runs on the caller and on
+ * pool threads, so a piece is the same work wherever it runs. Addresses are unsigned words.
+ */
+export function runChunk(k: KernelExports, op: number, w: ArrayLike<number>, chunk: number, scratch: number): void {
+  if (op === OP.gemmChunks) {
+    const batch = w[9];
+    const split = w[10];
+    const lo = chunk * w[11];
+    const hi = lo + w[11];
+    let t0 = 0, t1 = batch, r0 = 0, r1 = w[12], v0 = 0, v1 = w[13];
+    if (split === GEMM_SPLIT.members) [t0, t1] = [lo, Math.min(hi, batch)];
+    else if (split === GEMM_SPLIT.rows) [r0, r1] = [lo, Math.min(hi, r1)];
+    else [v0, v1] = [lo, Math.min(hi, v1)];
+    k.gemmBatch(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], t0, t1, r0, r1, v0, v1, scratch);
+    return;
+  }
+  const [src, grad, out, count, c, h, wd, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, per] = Array.from({ length: WINDOW_CHUNK_ARGS.length }, (_, i) => w[i]);
+  const first = chunk * per;
+  const pieces = Math.min(per, count - first);
+  if (pieces <= 0) return;
+  const window = [kh, kw, sh, sw, ph, pw, dh, dw, oh, ow];
+  const image = c * h * wd * 4;
+  const rowsBytes = oh * ow * c * kh * kw * 4;
+  if (op === OP.im2col) k.im2col(src + first * image, pieces, c, h, wd, ...window, out + first * rowsBytes);
+  else if (op === OP.col2im) k.col2im(src + first * rowsBytes, pieces, c, h, wd, ...window, out + first * image);
+  else if (op === OP.maxPool) {
+    const plane = h * wd * 4;
+    const pooled = oh * ow * 4;
+    k.maxPool(src + first * plane, pieces, h, wd, ...window, grad ? grad + first * pooled : 0, out + first * (grad ? plane : pooled));
+  } else throw new Error(`unknown chunked op ${op}`);
 }

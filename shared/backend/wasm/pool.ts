@@ -2,7 +2,10 @@
  * A fork-join pool of worker threads for intra-op parallelism: one kernel call is split across
  * the main thread and N−1 pool threads that share the wasm memory, and the call returns when all
  * slices are done, so ops stay synchronous for the caller. The handshake is described in
- * control.ts.
+ * control.ts. Two kinds of task: `gemm` gives each thread a fixed column slice (kept for the
+ * benchmarks and the protocol tests); `forkChunks` cuts an op into fixed pieces that the threads
+ * claim one by one, so a pool thread that is slow to wake (or preempted) costs the caller little
+ * more than the pieces it took — this is what the wasm backend uses.
  *
  * No wait is unbounded. The caller sleeps on `pending` in short timed waits; a fork-join whose
  * pool threads have not all finished `stallAfterMs` (default 10 s) after the caller finished its
@@ -20,7 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../../util/paths.js';
-import { CONTROL_WORDS, CTL, GEMM_ARGS, MAX_THREADS, OP, SLICE, SLOT, SPIN_POLLS, THREAD_STATE } from './control.js';
+import { CHUNK_ARG_WORDS, CONTROL_WORDS, CTL, GEMM_ARGS, MAX_THREADS, OP, SLICE, SLOT, SPIN_POLLS, THREAD_STATE } from './control.js';
 
 export interface GemmSlice {
   readonly j0: number;
@@ -107,8 +110,7 @@ export class ThreadPool {
    * when every slice is done. Threads beyond `slices` get an empty range.
    */
   gemm(args: Readonly<Record<(typeof GEMM_ARGS)[number], number>>, slices: readonly GemmSlice[], runLocal: (s: GemmSlice) => void): void {
-    if (this.closed) throw new Error('the thread pool is closed');
-    if (this.failure) throw this.failure;
+    this.usable();
     if (slices.length < 1 || slices.length > this.threads) throw new RangeError(`a fork-join needs 1 to ${this.threads} slices, got ${slices.length}`);
     const ctl = this.ctl;
     GEMM_ARGS.forEach((name, i) => (this.u32[CTL.args + i] = args[name] >>> 0));
@@ -119,7 +121,53 @@ export class ThreadPool {
       ctl[at + SLOT.j1] = s ? s.j1 : 0;
       this.u32[at + SLOT.scratch] = s ? s.scratch >>> 0 : 0;
     }
-    Atomics.store(ctl, CTL.opcode, OP.gemm);
+    this.fork(OP.gemm, () => runLocal(slices[0]), 'a gemm slice');
+  }
+
+  /**
+   * Runs a chunked op (control.ts): `chunks` pieces, claimed one at a time by whichever thread is
+   * free — this one through `runLocal(piece)`, pool thread t with `scratch[t]` — and returns when
+   * all are done. `args` are the op's argument words (kernels.ts, GEMM_CHUNK_ARGS or
+   * WINDOW_CHUNK_ARGS). A pool thread that wakes late finds the pieces taken and only reports in;
+   * the fork-join still waits for it, as every generation is answered by every thread.
+   */
+  forkChunks(op: number, args: ArrayLike<number>, chunks: number, scratch: readonly number[], runLocal: (chunk: number) => void): void {
+    this.usable();
+    if (op === OP.stop || op === OP.gemm || !Object.values(OP).includes(op as never)) throw new RangeError(`not a chunked op: ${op}`);
+    if (args.length > CHUNK_ARG_WORDS) throw new RangeError(`a chunked op has at most ${CHUNK_ARG_WORDS} argument words, got ${args.length}`);
+    if (!Number.isInteger(chunks) || chunks < 0) throw new RangeError(`chunks must be a non-negative integer, got ${chunks}`);
+    const ctl = this.ctl;
+    for (let i = 0; i < args.length; i++) this.u32[CTL.args + i] = args[i] >>> 0;
+    ctl[CTL.chunks] = chunks;
+    Atomics.store(ctl, CTL.next, 0);
+    for (let t = 1; t < this.threads; t++) this.u32[CTL.slices + SLICE * t + SLOT.scratch] = (scratch[t] ?? 0) >>> 0;
+    this.fork(
+      op,
+      () => {
+        for (let c = Atomics.add(ctl, CTL.next, 1); c < chunks; c = Atomics.add(ctl, CTL.next, 1)) runLocal(c);
+      },
+      `a piece of op ${op}`,
+    );
+  }
+
+  /** Whether some pool thread is blocked in Atomics.wait (waking it costs 60–80 µs), a hint only. */
+  get asleep(): boolean {
+    for (let t = 1; t < this.threads; t++) if (Atomics.load(this.ctl, CTL.slices + SLICE * t + SLOT.sleeping) === 1) return true;
+    return false;
+  }
+
+  private usable(): void {
+    if (this.closed) throw new Error('the thread pool is closed');
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * The handshake (control.ts) for a task whose arguments are written: publishes it, runs the
+   * caller's share, and waits, in bounded sleeps, until every pool thread has answered.
+   */
+  private fork(opcode: number, runLocal: () => void, what: string): void {
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL.opcode, opcode);
     Atomics.store(ctl, CTL.error, 0);
     Atomics.store(ctl, CTL.pending, this.threads - 1);
     Atomics.add(ctl, CTL.generation, 1);
@@ -127,14 +175,14 @@ export class ThreadPool {
     const began = performance.now();
     let localError: unknown = null;
     try {
-      runLocal(slices[0]);
+      runLocal();
     } catch (err) {
       localError = err;
     }
     this.join(performance.now() - began);
     if (localError) throw localError;
     const failed = Atomics.load(ctl, CTL.error);
-    if (failed) throw new Error(`a gemm slice failed on pool thread ${failed}`);
+    if (failed) throw new Error(`${what} failed on pool thread ${failed - 1}`);
   }
 
   /** Waits until every pool thread has finished the current generation, in bounded sleeps. */

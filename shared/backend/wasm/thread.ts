@@ -1,7 +1,8 @@
 /**
  * A pool thread: instantiates the kernels on the shared memory, then waits on the control block
- * for tasks, runs its slice of each, and reports completion. It never allocates or returns data:
- * everything it reads and writes is in the shared memory.
+ * for tasks, runs its slice of each (OP.gemm) or claims pieces until none is left (chunked ops,
+ * control.ts), and reports completion. It never allocates or returns data: everything it reads and
+ * writes is in the shared memory.
  *
  * The trap this loop avoids: `Atomics.wait` returning "ok" does not mean a new task exists. The
  * pool increments `generation` and then notifies; if the pool is preempted between the two, this
@@ -12,8 +13,8 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { CTL, OP, SLICE, SLOT, SPIN_POLLS, THREAD_STATE } from './control.js';
-import { instantiateKernels } from './kernels.js';
+import { CHUNK_ARG_WORDS, CTL, OP, SLICE, SLOT, SPIN_POLLS, THREAD_STATE } from './control.js';
+import { instantiateKernels, runChunk } from './kernels.js';
 
 interface ThreadData {
   readonly module: WebAssembly.Module;
@@ -27,6 +28,8 @@ const kernels = instantiateKernels(module, memory);
 const ctl = new Int32Array(control);
 const u32 = new Uint32Array(control);
 const slot = CTL.slices + SLICE * index;
+/** The shared argument words, read in place by runChunk. */
+const chunkArgs = u32.subarray(CTL.args, CTL.args + CHUNK_ARG_WORDS);
 
 /** Blocks until `generation` differs from `seen` and returns the new value. */
 function nextGeneration(seen: number): number {
@@ -34,9 +37,14 @@ function nextGeneration(seen: number): number {
     const g = Atomics.load(ctl, CTL.generation);
     if (g !== seen) return g;
   }
+  // Only a hint for the caller (control.ts, SLOT.sleeping); cleared before the task runs.
+  Atomics.store(ctl, slot + SLOT.sleeping, 1);
   for (;;) {
     const g = Atomics.load(ctl, CTL.generation);
-    if (g !== seen) return g;
+    if (g !== seen) {
+      Atomics.store(ctl, slot + SLOT.sleeping, 0);
+      return g;
+    }
     Atomics.wait(ctl, CTL.generation, seen);
   }
 }
@@ -45,6 +53,11 @@ function run(op: number): void {
   if (op === OP.gemm) {
     const a = CTL.args;
     kernels.gemm(u32[a], u32[a + 1], u32[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[slot + SLOT.j0], ctl[slot + SLOT.j1], u32[slot + SLOT.scratch]);
+  } else if (op === OP.gemmChunks || op === OP.im2col || op === OP.col2im || op === OP.maxPool) {
+    // Claim pieces until none is left; the caller and the other threads claim from the same counter.
+    const chunks = ctl[CTL.chunks];
+    const scratch = u32[slot + SLOT.scratch];
+    for (let c = Atomics.add(ctl, CTL.next, 1); c < chunks; c = Atomics.add(ctl, CTL.next, 1)) runChunk(kernels, op, chunkArgs, c, scratch);
   } else {
     throw new Error(`unknown pool opcode ${op}`);
   }

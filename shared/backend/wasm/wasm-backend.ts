@@ -27,8 +27,9 @@ import {
 import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
-import { instantiateKernels, kernelModule, type KernelExports, type KernelFlavour } from './kernels.js';
-import { ThreadPool, type GemmSlice } from './pool.js';
+import { GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
+import { OP } from './control.js';
+import { ThreadPool } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
 import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
 import { gruCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
@@ -39,9 +40,26 @@ class WasmBuffer implements DeviceBuffer {
   constructor(readonly ptr: number, readonly size: number, readonly length: number, readonly view: Float32Array) {}
 }
 
-/** Matrix products smaller than this many multiply-adds run on one thread (the fork costs ~10 µs). */
+/**
+ * Matrix products smaller than this many multiply-adds run on one thread while the pool threads
+ * spin (a fork-join then costs ~5 µs); pieces of a split product are at least a quarter of it, and
+ * window ops (im2col, col2im, pooling) split only above a quarter of it in output elements.
+ */
 const PARALLEL_MIN_MACS = 1 << 18;
+/** A pool thread asleep in Atomics.wait takes 60–80 µs to wake: fork only this many times more work. */
+const ASLEEP_FACTOR = 8;
+/** Pieces per thread of a split op, at most: a late or preempted thread then leaves little imbalance. */
+const PIECES_PER_THREAD = 4;
+/** A V operand broadcast over the batch is packed once per piece when it takes at most this many bytes. */
+const PACK_ONCE_MAX_BYTES = 2 << 20;
+/**
+ * The gemm kernel's register tile (4 S rows by 8 V lanes), k blocks and lane groups, copied from
+ * assembly/gemm.ts for the cost model and the pieces (a stale copy changes speed, never results).
+ */
+const MR = 4;
 const NR = 8;
+const KC_MAX = 256;
+const GROUP_BYTES = 192 << 10;
 
 /** Operation codes of the SIMD kernels (assembly/elementwise.ts). */
 const BINARY_CODES: Partial<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, gt: 4, ge: 5, eq: 6 };
@@ -259,14 +277,46 @@ export class WasmBackend implements Backend {
     return buffer;
   }
 
+  /**
+   * One kernel call for the whole batch (assembly/gemm.ts): the orientation comes from gemmPlan;
+   * a product large enough is cut into pieces (members, S rows or V lanes: gemmPieces) that the
+   * pool's threads claim one by one. Every element is the same chain of multiply-adds whichever
+   * piece, orientation or thread computes it, so the bits do not depend on the thread count.
+   */
   matmul(a: DeviceBuffer, b: DeviceBuffer, spec: MatmulSpec): DeviceBuffer {
     const A = this.use(a);
     const B = this.use(b);
     const { batch, m, n, k } = spec;
     const { buffer } = this.fresh(batch * m * n);
+    if (batch === 0 || m === 0 || n === 0) return buffer;
+    const plan = this.gemmPlan(spec);
+    const flags = (spec.transA ? GEMM_FLAGS.transA : 0) | (spec.transB ? GEMM_FLAGS.transB : 0) | (plan.swap ? GEMM_FLAGS.swap : 0);
     const aStride = spec.aBroadcast ? 0 : m * k * 4;
     const bStride = spec.bBroadcast ? 0 : k * n * 4;
-    for (let t = 0; t < batch; t++) this.gemm(A.ptr + t * aStride, B.ptr + t * bStride, buffer.ptr + t * m * n * 4, m, n, k, spec.transA, spec.transB);
+    const pieces = this.gemmPieces(spec, plan);
+    // Pack a broadcast V once per call (or piece) when that call covers several members.
+    const lanesPerCall = pieces?.split === GEMM_SPLIT.lanes ? pieces.per : plan.lanes;
+    const membersPerCall = pieces?.split === GEMM_SPLIT.members ? pieces.per : batch;
+    const packOnce = plan.vBroadcast && membersPerCall > 1 && Math.ceil(lanesPerCall / NR) * NR * k * 4 <= PACK_ONCE_MAX_BYTES;
+    const allFlags = flags | (packOnce ? GEMM_FLAGS.packOnce : 0);
+    const scratchBytes = this.kernels.gemmScratchFor(k, lanesPerCall, packOnce ? 1 : 0);
+    if (!pieces || !this.pool) {
+      const scratch = this.heap.alloc(scratchBytes);
+      try {
+        this.kernels.gemmBatch(A.ptr, B.ptr, buffer.ptr, m, n, k, allFlags, aStride, bStride, 0, batch, 0, plan.rows, 0, plan.lanes, scratch.ptr);
+      } finally {
+        this.heap.release(scratch.ptr, scratch.size);
+      }
+      return buffer;
+    }
+    const args = [A.ptr, B.ptr, buffer.ptr, m, n, k, allFlags, aStride, bStride, batch, pieces.split, pieces.per, plan.rows, plan.lanes];
+    const scratch = Array.from({ length: this.pool.threads }, () => this.heap.alloc(scratchBytes));
+    try {
+      const ptrs = scratch.map((s) => s.ptr);
+      this.pool.forkChunks(OP.gemmChunks, args, pieces.count, ptrs, (c) => runChunk(this.kernels, OP.gemmChunks, args, c, ptrs[0]));
+    } finally {
+      for (const s of scratch) this.heap.release(s.ptr, s.size);
+    }
     return buffer;
   }
 
@@ -276,26 +326,74 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * C = op(A)·op(B) for one matrix, split by columns across the pool when it is large enough. Each
-   * thread gets whole 8-column panels, and every element's sum over k runs in the same order on any
-   * thread, so the result is bit-identical for every thread count.
+   * The orientation of a product (assembly/gemm.ts header): normal (S = op(A), V = op(B)) or
+   * swapped (S = op(B)ᵀ, V = op(A)ᵀ), whichever a rough cost model in cycles per member prefers —
+   * the multiply-adds of whole tiles (so lanes and rows wasted at the edges count), the tile
+   * stores (transposed ones cost three times as much), packing V (4x4 transposes cost twice a copy;
+   * once for the batch when V is broadcast) and copying p-major S strips (once per lane group). The
+   * choice changes speed only, never a bit of the result.
    */
-  private gemm(a: number, b: number, c: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
-    if (m === 0 || n === 0) return;
-    const panels = Math.ceil(n / NR);
-    const threads = this.pool && m * n * k >= this.parallelMinMacs ? Math.min(this.pool.threads, panels) : 1;
-    const per = Math.ceil(panels / threads) * NR;
-    const ranges: Array<[number, number]> = [];
-    for (let j0 = 0; j0 < n; j0 += per) ranges.push([j0, Math.min(n, j0 + per)]);
-    const scratch = ranges.map(([j0, j1]) => this.heap.alloc(this.kernels.gemmScratchBytes(j1 - j0)));
-    try {
-      const slices: GemmSlice[] = ranges.map(([j0, j1], t) => ({ j0, j1, scratch: scratch[t].ptr }));
-      const run = (s: GemmSlice): void => this.kernels.gemm(a, b, c, m, n, k, transA ? 1 : 0, transB ? 1 : 0, 0, s.j0, s.j1, s.scratch);
-      if (slices.length === 1 || !this.pool) run(slices[0]);
-      else this.pool.gemm({ a, b, c, m, n, k, transA: transA ? 1 : 0, transB: transB ? 1 : 0, accumulate: 0 }, slices, run);
-    } finally {
-      for (const s of scratch) this.heap.release(s.ptr, s.size);
-    }
+  private gemmPlan(spec: MatmulSpec): { swap: boolean; rows: number; lanes: number; vBroadcast: boolean } {
+    const { batch, m, n, k, transA, transB } = spec;
+    const blocks = Math.max(1, Math.ceil(k / KC_MAX));
+    const kc = Math.max(1, Math.ceil(k / blocks));
+    const groupLanes = Math.max(1, Math.floor(GROUP_BYTES / (kc * NR * 4))) * NR;
+    const cost = (swap: boolean): number => {
+      const rows = swap ? n : m;
+      const lanes = swap ? m : n;
+      const vByTransposes = swap ? !transA : transB;
+      const sPacked = swap ? !transB : transA;
+      const vBroadcast = batch > 1 && (swap ? spec.aBroadcast : spec.bBroadcast);
+      const panels = Math.ceil(lanes / NR);
+      const tail = rows % MR;
+      // A last strip of one or two rows runs wide tiles (1 x 32, 2 x 16 lanes) with scalar stores.
+      const tailTiles = tail === 0 ? 0 : tail === 1 ? Math.ceil(panels / 4) : tail === 2 ? Math.ceil(panels / 2) : panels;
+      let c = Math.floor(rows / MR) * panels * (4 * k + (swap ? 12 : 4)) + tailTiles * (4 * k + (tail < 3 ? 40 : 20));
+      c += (lanes * k * (vByTransposes ? 0.5 : 0.25)) / (vBroadcast ? batch : 1);
+      if (sPacked) c += rows * k * 0.25 * Math.ceil(lanes / groupLanes);
+      return c;
+    };
+    const swap = cost(true) < cost(false);
+    return { swap, rows: swap ? n : m, lanes: swap ? m : n, vBroadcast: batch > 1 && (swap ? spec.aBroadcast : spec.bBroadcast) };
+  }
+
+  /**
+   * How a product is cut for the pool, or null to run it on this thread: below parallelMinMacs
+   * multiply-adds (ASLEEP_FACTOR times more when a pool thread sleeps) it does not pay. Pieces hold
+   * at least a quarter of parallelMinMacs, at most PIECES_PER_THREAD per thread. Batch members are
+   * cut first (independent, nothing shared but a broadcast operand); otherwise V lanes (each piece
+   * packs only its own panels but reads all of S) or S rows (each piece re-packs all of V),
+   * whichever repeats less work; with too few of either, the dimension with the most units.
+   */
+  private gemmPieces(spec: MatmulSpec, plan: { rows: number; lanes: number }): { split: number; per: number; count: number } | null {
+    if (!this.pool) return null;
+    const { batch, m, n, k } = spec;
+    const work = batch * m * n * k;
+    const threads = this.pool.threads;
+    if (work < this.parallelMinMacs * (this.pool.asleep ? ASLEEP_FACTOR : 1)) return null;
+    const wanted = Math.min(threads * PIECES_PER_THREAD, this.parallelMinMacs > 0 ? Math.floor(work / (this.parallelMinMacs / 4)) : Infinity);
+    if (wanted < 2) return null;
+    const strips = Math.ceil(plan.rows / MR);
+    const panels = Math.ceil(plan.lanes / NR);
+    // Work repeated per extra piece: S read again (lanes split), or V packed again (rows split).
+    const lanesFirst = plan.rows * k * 0.25 <= plan.lanes * k * 0.5;
+    const order: Array<[number, number, number]> = [
+      [GEMM_SPLIT.members, batch, 1],
+      ...(lanesFirst
+        ? ([
+            [GEMM_SPLIT.lanes, panels, NR],
+            [GEMM_SPLIT.rows, strips, MR],
+          ] as Array<[number, number, number]>)
+        : ([
+            [GEMM_SPLIT.rows, strips, MR],
+            [GEMM_SPLIT.lanes, panels, NR],
+          ] as Array<[number, number, number]>)),
+    ];
+    const [split, units, unit] = order.find(([, u]) => u >= wanted) ?? order.reduce((best, o) => (o[1] > best[1] ? o : best));
+    const count0 = Math.min(wanted, units);
+    if (count0 < 2) return null;
+    const perUnits = Math.ceil(units / count0);
+    return { split, per: perUnits * unit, count: Math.ceil(units / perUnits) };
   }
 
   /**
@@ -383,7 +481,7 @@ export class WasmBackend implements Backend {
     const X = this.use(x);
     const [n, c, h, w] = shape;
     const { buffer } = this.fresh(n * spec.oh * spec.ow * c * spec.kh * spec.kw);
-    this.kernels.im2col(X.ptr, n, c, h, w, ...this.window(spec), buffer.ptr);
+    this.windowOp(OP.im2col, X.ptr, 0, buffer.ptr, n, c, h, w, spec, buffer.length);
     return buffer;
   }
 
@@ -391,7 +489,7 @@ export class WasmBackend implements Backend {
     const C = this.use(cols);
     const [n, c, h, w] = shape;
     const { buffer } = this.fresh(shapeSize(shape));
-    this.kernels.col2im(C.ptr, n, c, h, w, ...this.window(spec), buffer.ptr);
+    this.windowOp(OP.col2im, C.ptr, 0, buffer.ptr, n, c, h, w, spec, C.length);
     return buffer;
   }
 
@@ -399,7 +497,7 @@ export class WasmBackend implements Backend {
     const X = this.use(x);
     const [n, c, h, w] = shape;
     const { buffer } = this.fresh(n * c * spec.oh * spec.ow);
-    this.kernels.maxPool(X.ptr, n * c, h, w, ...this.window(spec), 0, buffer.ptr);
+    this.windowOp(OP.maxPool, X.ptr, 0, buffer.ptr, n * c, 1, h, w, spec, X.length);
     return buffer;
   }
 
@@ -408,8 +506,30 @@ export class WasmBackend implements Backend {
     const G = this.use(grad);
     const [n, c, h, w] = shape;
     const { buffer } = this.fresh(shapeSize(shape));
-    this.kernels.maxPool(X.ptr, n * c, h, w, ...this.window(spec), G.ptr, buffer.ptr);
+    this.windowOp(OP.maxPool, X.ptr, G.ptr, buffer.ptr, n * c, 1, h, w, spec, X.length);
     return buffer;
+  }
+
+  /**
+   * Runs a window kernel over `count` images (im2col, col2im) or planes (maxPool), cut by whole
+   * images / planes across the pool when it touches at least a quarter of parallelMinMacs elements
+   * (ASLEEP_FACTOR times more when a pool thread sleeps). Images and planes are independent, and
+   * each is computed by the same loop wherever it runs, so the bits do not depend on the threads.
+   */
+  private windowOp(op: number, src: number, grad: number, out: number, count: number, c: number, h: number, w: number, spec: WindowSpec, elements: number): void {
+    const win = this.window(spec);
+    const pool = this.pool;
+    const min = (this.parallelMinMacs / 4) * (pool?.asleep ? ASLEEP_FACTOR : 1);
+    if (!pool || count < 2 || elements < min) {
+      if (op === OP.im2col) this.kernels.im2col(src, count, c, h, w, ...win, out);
+      else if (op === OP.col2im) this.kernels.col2im(src, count, c, h, w, ...win, out);
+      else this.kernels.maxPool(src, count, h, w, ...win, grad, out);
+      return;
+    }
+    const wanted = Math.min(count, pool.threads * PIECES_PER_THREAD);
+    const per = Math.ceil(count / wanted);
+    const args = [src, grad, out, count, c, h, w, ...win, per];
+    pool.forkChunks(op, args, Math.ceil(count / per), [], (piece) => runChunk(this.kernels, op, args, piece, 0));
   }
 
   // ---- vector ops for optimizers and gradient sums ------------------------------------------------
