@@ -237,6 +237,23 @@ describe('wasm elementwise, reduction and window kernels match the reference', (
       expect(maxRelError(F.max(on(backend, a), axes).dataSync(), F.max(a, axes).dataSync())).toBe(0);
     }
   });
+  it('sums over any set of axes on random shapes (odd sizes, size-1 and empty axes) match the reference', () => {
+    // Split runs of axes (a conv bias gradient sums [0, 2, 3]) run as SIMD passes, one per run, in
+    // the reference kernel's order of runs; float64 accumulators within a run.
+    const rng = new Rng(41);
+    const backend = backends[0][1];
+    for (let trial = 0; trial < 60; trial++) {
+      const rank = 2 + Math.floor(rng.uniform() * 4);
+      const shape = Array.from({ length: rank }, () => (rng.uniform() < 0.1 ? (rng.uniform() < 0.3 ? 0 : 1) : 1 + Math.floor(rng.uniform() * 13)));
+      const axes = shape.map((_, i) => i).filter(() => rng.uniform() < 0.5);
+      if (axes.length === 0) axes.push(Math.floor(rng.uniform() * rank));
+      const a = F.randn(shape, rng, { backend: cpu });
+      const actual = F.sum(on(backend, a), axes).dataSync();
+      const expected = F.sum(a, axes).dataSync();
+      expect(actual.length, `[${shape}] over [${axes}]`).toBe(expected.length);
+      expect(maxRelError(actual, expected), `[${shape}] over [${axes}]`).toBeLessThan(1e-6);
+    }
+  });
   it('conv2d and maxPool2d, forward and backward, with stride, padding and dilation', () => {
     const rng = new Rng(6);
     const backend = backends[2][1];

@@ -256,25 +256,55 @@ export class WasmBackend implements Backend {
     const A = this.use(a);
     const outLength = shapeSize(shape.filter((_, i) => !axes.includes(i)));
     const { buffer, out } = this.fresh(outLength);
-    // One contiguous run of summed axes: [outer, r, inner] in SIMD with float64 accumulators.
-    const contiguous = axes.length > 0 && axes.every((ax, i) => i === 0 || ax === axes[i - 1] + 1);
-    if (op === 'sum' && contiguous && a.length > 0) {
-      const outer = shapeSize(shape.slice(0, axes[0]));
-      const r = shapeSize(shape.slice(axes[0], axes[axes.length - 1] + 1));
-      const inner = shapeSize(shape.slice(axes[axes.length - 1] + 1));
-      if (inner === 1) this.kernels.sumRows(A.ptr, buffer.ptr, outer, r);
-      else {
-        const acc = this.heap.alloc(inner * 8);
-        try {
-          this.kernels.sumMiddle(A.ptr, buffer.ptr, outer, r, inner, acc.ptr);
-        } finally {
-          this.heap.release(acc.ptr, acc.size);
+    // Sums in SIMD with float64 accumulators, one run of adjacent summed axes at a time, the last
+    // run first, each as [outer, r, inner], with float32 results between runs: the reference
+    // kernel's order of runs and roundings (a conv bias gradient, axes [0, 2, 3], is two runs).
+    if (op === 'sum' && axes.length > 0 && a.length > 0) {
+      const runs: Array<[number, number]> = [];
+      for (const ax of axes) {
+        const last = runs[runs.length - 1];
+        if (last && last[1] === ax) last[1] = ax + 1;
+        else runs.push([ax, ax + 1]);
+      }
+      let src = A.ptr;
+      let current = [...shape];
+      let temp: { ptr: number; size: number } | null = null;
+      try {
+        for (let i = runs.length - 1; i >= 0; i--) {
+          const [from, to] = runs[i];
+          const outer = shapeSize(current.slice(0, from));
+          const r = shapeSize(current.slice(from, to));
+          const inner = shapeSize(current.slice(to));
+          const next = i === 0 ? null : this.heap.alloc(Math.max(1, outer * inner) * 4);
+          const dst = next ? next.ptr : buffer.ptr;
+          this.sumRun(src, dst, outer, r, inner);
+          if (temp) this.heap.release(temp.ptr, temp.size);
+          temp = next;
+          src = dst;
+          current = [...current.slice(0, from), ...current.slice(to)];
         }
+      } finally {
+        if (temp) this.heap.release(temp.ptr, temp.size);
       }
       return buffer;
     }
     reduceKernel(op, A.view, shape, axes, out);
     return buffer;
+  }
+
+  /** Sums [outer, r, inner] over r into [outer, inner] (float64 accumulators, float32 result). */
+  private sumRun(src: number, dst: number, outer: number, r: number, inner: number): void {
+    if (outer * inner === 0) return;
+    if (inner === 1) {
+      this.kernels.sumRows(src, dst, outer, r);
+      return;
+    }
+    const acc = this.heap.alloc(inner * 8);
+    try {
+      this.kernels.sumMiddle(src, dst, outer, r, inner, acc.ptr);
+    } finally {
+      this.heap.release(acc.ptr, acc.size);
+    }
   }
 
   /**
