@@ -12,6 +12,7 @@ import { buildModel, PRESETS } from '../../shared/nn/index.js';
 import { Rng } from '../../shared/util/random.js';
 import { windowSpec } from '../../shared/backend/conv-spec.js';
 import type { Tensor } from '../../shared/tensor/tensor.js';
+import type { DeviceBuffer } from '../../shared/backend/backend.js';
 import { Adam, AdamW } from '../../shared/optim/index.js';
 import type { VectorOps } from '../../shared/optim/vector-ops.js';
 
@@ -235,6 +236,44 @@ describe('wasm elementwise, reduction and window kernels match the reference', (
     for (const axes of [0, 1, 2, [0, 1], [1, 2], [0, 2], undefined] as const) {
       expect(maxRelError(F.sum(on(backend, a), axes).dataSync(), F.sum(a, axes).dataSync())).toBeLessThan(1e-6);
       expect(maxRelError(F.max(on(backend, a), axes).dataSync(), F.max(a, axes).dataSync())).toBe(0);
+    }
+  });
+  it('elementwise and row kernels split across threads give the one-thread bits, on odd sizes', () => {
+    // The "every op split" backend cuts each of these into pieces of 64 elements or whole rows
+    // (whole [T, T] blocks for the causal softmax) across its pool threads.
+    const one = backends[1][1];
+    const split = backends[3][1];
+    expect(split.flavour).toBe(one.flavour);
+    const rng = new Rng(23);
+    const run = (b: WasmBackend, f: (b: WasmBackend, up: (x: Float32Array) => DeviceBuffer) => DeviceBuffer): Float32Array => Float32Array.from(b.readSync(f(b, (x) => b.upload(x))) ?? []);
+    const same = (what: string, f: (b: WasmBackend, up: (x: Float32Array) => DeviceBuffer) => DeviceBuffer): void => {
+      const i = firstBitDifference(run(split, f), run(one, f));
+      if (i !== -1) expect.fail(`${what}: first differing element ${i}`);
+    };
+    for (const n of [1, 3, 63, 64, 65, 127, 129, 1000, 4099, 70_001]) {
+      const x = Float32Array.from({ length: n }, () => 4 * rng.normal());
+      const g = Float32Array.from({ length: n }, () => rng.normal());
+      const s = Float32Array.of(rng.normal());
+      for (const op of ['neg', 'abs', 'exp', 'tanh', 'sigmoid'] as const) same(`${op} n=${n}`, (b, up) => b.unary(op, up(x)));
+      same(`relu n=${n}`, (b, up) => b.relu(up(x)));
+      same(`reluBackward n=${n}`, (b, up) => b.reluBackward(up(x), up(g)));
+      for (const approx of ['none', 'tanh'] as const) {
+        same(`gelu(${approx}) n=${n}`, (b, up) => b.gelu(up(x), approx));
+        same(`geluBackward(${approx}) n=${n}`, (b, up) => b.geluBackward(up(x), up(g), approx));
+      }
+      same(`add n=${n}`, (b, up) => b.binary('add', up(x), [n], up(g), [n], [n]));
+      same(`mul by a scalar n=${n}`, (b, up) => b.binary('mul', up(x), [n], up(s), [1], [n]));
+      same(`scalar minus n=${n}`, (b, up) => b.binary('sub', up(s), [1], up(x), [n], [n]));
+    }
+    for (const [rows, cols] of [[1, 1], [3, 7], [129, 5], [700, 33], [2048, 83]]) {
+      const x = Float32Array.from({ length: rows * cols }, () => 3 * rng.normal());
+      const bias = Float32Array.from({ length: cols }, () => rng.normal());
+      same(`bias rows ${rows}x${cols}`, (b, up) => b.binary('add', up(x), [rows, cols], up(bias), [cols], [rows, cols]));
+      same(`softmax ${rows}x${cols}`, (b, up) => b.softmax(up(x), rows, cols, false));
+    }
+    for (const [blocks, t] of [[1, 1], [5, 3], [37, 16], [128, 64]]) {
+      const x = Float32Array.from({ length: blocks * t * t }, () => 3 * rng.normal());
+      same(`causal softmax ${blocks}x[${t},${t}]`, (b, up) => b.softmax(up(x), blocks * t, t, true));
     }
   });
   it('sums over any set of axes on random shapes (odd sizes, size-1 and empty axes) match the reference', () => {

@@ -3,7 +3,8 @@
  * main thread and every pool thread. One task is in flight at a time. Two kinds of task:
  *   - OP.gemm (static slices): each thread reads the shared arguments and its own slice (column
  *     range and scratch) and runs the kernel on it;
- *   - chunked ops (OP.gemmChunks and the window kernels): the work is cut into `chunks` fixed
+ *   - chunked ops (OP.gemmChunks, the window kernels, and OP.rows: elementwise and row-wise
+ *     kernels cut by elements or rows): the work is cut into `chunks` fixed
  *     pieces (kernels.ts, runChunk), and every thread, the caller included, claims the next one with
  *     an atomic increment of `next` until none is left, each with its own scratch. Which thread runs
  *     a piece changes no result bit (the pieces, and each element's arithmetic, do not depend on
@@ -51,7 +52,7 @@ export const THREAD_STATE = { starting: 0, idle: 1, running: 2, exited: 3 } as c
 export const MAX_THREADS = 64;
 export const CONTROL_WORDS = CTL.slices + SLICE * MAX_THREADS;
 
-export const OP = { stop: 0, gemm: 1, gemmChunks: 2, im2col: 3, col2im: 4, maxPool: 5 } as const;
+export const OP = { stop: 0, gemm: 1, gemmChunks: 2, im2col: 3, col2im: 4, maxPool: 5, rows: 6 } as const;
 
 /**
  * Polls of a shared word before falling back to Atomics.wait. Waking a sleeping thread costs

@@ -154,11 +154,59 @@ export const GEMM_SPLIT = { members: 0, rows: 1, lanes: 2 } as const;
 export const WINDOW_CHUNK_ARGS = ['src', 'grad', 'out', 'count', 'c', 'h', 'w', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'oh', 'ow', 'per'] as const;
 
 /**
- * Runs piece `chunk` of a chunked op whose argument words are `w` (GEMM_CHUNK_ARGS or
- * WINDOW_CHUNK_ARGS order), with this thread's scratch. The same function runs on the caller and on
+ * Argument words of OP.rows: an elementwise or row-wise kernel (`kind`, ROW_KIND) over `units`
+ * units of `cols` floats each — elements (cols = 1) or rows — cut into pieces of `per` units.
+ * `p0` and `p2` (the output) advance with the piece; `p1` too, except a broadcast operand (a bias
+ * row for binaryRows, a scalar for binary) or an absent one (0). `code` is the kernel's op code,
+ * GELU's `approximate`, or softmax's `causal`; binary adds bit 8 when a steps through its
+ * elements and bit 9 when b does (else the operand is a scalar).
+ */
+export const ROWS_CHUNK_ARGS = ['kind', 'code', 'p0', 'p1', 'p2', 'units', 'cols', 'per'] as const;
+export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7 } as const;
+
+function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): void {
+  const [kind, code, p0, p1, p2, units, cols, per] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]];
+  const first = chunk * per;
+  const count = Math.min(per, units - first);
+  if (count <= 0) return;
+  const off = first * cols * 4;
+  const a = p0 + off;
+  const out = p2 + off;
+  switch (kind) {
+    case ROW_KIND.unary:
+      return k.unary(code, a, out, count);
+    case ROW_KIND.transcendental:
+      return k.unaryTranscendental(code, a, out, count);
+    case ROW_KIND.relu:
+      return k.relu(a, p1 === 0 ? 0 : p1 + off, out, count);
+    case ROW_KIND.gelu:
+      return k.gelu(a, out, count, code);
+    case ROW_KIND.geluBackward:
+      return k.geluBackward(a, p1 + off, out, count, code);
+    case ROW_KIND.binary: {
+      const sa = (code >> 8) & 1;
+      const sb = (code >> 9) & 1;
+      return k.binary(code & 0xff, sa ? a : p0, sa, sb ? p1 + off : p1, sb, out, count);
+    }
+    case ROW_KIND.binaryRows:
+      return k.binaryRows(code, a, p1, out, count, cols);
+    case ROW_KIND.softmax:
+      return k.softmaxRows(a, out, count, cols, code);
+    default:
+      throw new Error(`unknown row kernel ${kind}`);
+  }
+}
+
+/**
+ * Runs piece `chunk` of a chunked op whose argument words are `w` (GEMM_CHUNK_ARGS,
+ * WINDOW_CHUNK_ARGS or ROWS_CHUNK_ARGS order), with this thread's scratch. The same function runs on the caller and on
  * pool threads, so a piece is the same work wherever it runs. Addresses are unsigned words.
  */
 export function runChunk(k: KernelExports, op: number, w: ArrayLike<number>, chunk: number, scratch: number): void {
+  if (op === OP.rows) {
+    runRowsChunk(k, w, chunk);
+    return;
+  }
   if (op === OP.gemmChunks) {
     const batch = w[9];
     const split = w[10];

@@ -53,7 +53,7 @@ function run(op: number): void {
   if (op === OP.gemm) {
     const a = CTL.args;
     kernels.gemm(u32[a], u32[a + 1], u32[a + 2], ctl[a + 3], ctl[a + 4], ctl[a + 5], ctl[a + 6], ctl[a + 7], ctl[a + 8], ctl[slot + SLOT.j0], ctl[slot + SLOT.j1], u32[slot + SLOT.scratch]);
-  } else if (op === OP.gemmChunks || op === OP.im2col || op === OP.col2im || op === OP.maxPool) {
+  } else if (op === OP.gemmChunks || op === OP.im2col || op === OP.col2im || op === OP.maxPool || op === OP.rows) {
     // Claim pieces until none is left; the caller and the other threads claim from the same counter.
     const chunks = ctl[CTL.chunks];
     const scratch = u32[slot + SLOT.scratch];

@@ -27,7 +27,7 @@ import {
 import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
-import { GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
+import { GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, ROW_KIND, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
 import { OP } from './control.js';
 import { ThreadPool } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
@@ -50,6 +50,8 @@ const PARALLEL_MIN_MACS = 1 << 18;
 const ASLEEP_FACTOR = 8;
 /** Pieces per thread of a split op, at most: a late or preempted thread then leaves little imbalance. */
 const PIECES_PER_THREAD = 4;
+/** Elements per piece of a split elementwise kernel: a multiple of every SIMD group width. */
+const ELEMENT_PIECE = 64;
 /** A V operand broadcast over the batch is packed once per piece when it takes at most this many bytes. */
 const PACK_ONCE_MAX_BYTES = 2 << 20;
 /**
@@ -193,8 +195,8 @@ export class WasmBackend implements Backend {
     const { buffer, out } = this.fresh(a.length);
     const code = UNARY_CODES[op];
     const transcendental = TRANSCENDENTAL_CODES[op];
-    if (code !== undefined) this.kernels.unary(code, A.ptr, buffer.ptr, a.length);
-    else if (transcendental !== undefined) this.kernels.unaryTranscendental(transcendental, A.ptr, buffer.ptr, a.length);
+    if (code !== undefined) this.rowsOp(ROW_KIND.unary, code, A.ptr, 0, buffer.ptr, a.length, 1);
+    else if (transcendental !== undefined) this.rowsOp(ROW_KIND.transcendental, transcendental, A.ptr, 0, buffer.ptr, a.length, 1);
     else unaryKernel(op, A.view, out);
     return buffer;
   }
@@ -217,22 +219,23 @@ export class WasmBackend implements Backend {
     const n = out.length;
     if (code === undefined || n === 0) return false;
     if (a.length === n && b.length === n) {
-      this.kernels.binary(code, a.ptr, 1, b.ptr, 1, out.ptr, n);
+      this.rowsOp(ROW_KIND.binary, code | 0x300, a.ptr, b.ptr, out.ptr, n, 1);
       return true;
     }
     if (a.length === n && b.length === 1) {
-      this.kernels.binary(code, a.ptr, 1, b.ptr, 0, out.ptr, n);
+      this.rowsOp(ROW_KIND.binary, code | 0x100, a.ptr, b.ptr, out.ptr, n, 1);
       return true;
     }
     if (a.length === 1 && b.length === n) {
-      this.kernels.binary(code, a.ptr, 0, b.ptr, 1, out.ptr, n);
+      // a scalar: the pieces step through b and out (bit 9 only)
+      this.rowsOp(ROW_KIND.binary, code | 0x200, a.ptr, b.ptr, out.ptr, n, 1);
       return true;
     }
     if (a.length !== n) return false;
     const { shape, strides } = mergeDims(outShape, [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)]);
     const sb = strides[1];
     if (shape.length === 2 && sb[0] === 0 && sb[1] === 1) {
-      this.kernels.binaryRows(code, a.ptr, b.ptr, out.ptr, shape[0], shape[1]);
+      this.rowsOp(ROW_KIND.binaryRows, code, a.ptr, b.ptr, out.ptr, shape[0], shape[1]);
       return true;
     }
     if (shape.length === 2 && sb[0] === 1 && sb[1] === 0) {
@@ -562,6 +565,30 @@ export class WasmBackend implements Backend {
     pool.forkChunks(op, args, Math.ceil(count / per), [], (piece) => runChunk(this.kernels, op, args, piece, 0));
   }
 
+  /**
+   * Runs an elementwise kernel (cols = 1: `units` elements) or a row-wise one (`units` rows of
+   * `cols` floats) through runChunk (kernels.ts, ROWS_CHUNK_ARGS), across the pool when it touches
+   * at least a quarter of parallelMinMacs floats (ASLEEP_FACTOR times more when a pool thread
+   * sleeps). Pieces are whole rows — a multiple of `align` rows (causal softmax: whole [T, T]
+   * blocks) — or a multiple of ELEMENT_PIECE elements, so the SIMD groups and the scalar tail fall
+   * where a single call puts them; each element or row is then computed by the same instructions
+   * on any thread, and the bits do not depend on the thread count.
+   */
+  private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1): void {
+    const pool = this.pool;
+    const floats = units * cols;
+    const min = (this.parallelMinMacs / 4) * (pool?.asleep ? ASLEEP_FACTOR : 1);
+    const unit = cols === 1 ? ELEMENT_PIECE : align;
+    const wanted = pool ? Math.min(pool.threads * PIECES_PER_THREAD, Math.floor(units / unit)) : 1;
+    if (!pool || floats < min || wanted < 2) {
+      runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units], 0, 0);
+      return;
+    }
+    const per = Math.ceil(units / wanted / unit) * unit;
+    const args = [kind, code, p0, p1, p2, units, cols, per];
+    pool.forkChunks(OP.rows, args, Math.ceil(units / per), [], (piece) => runChunk(this.kernels, OP.rows, args, piece, 0));
+  }
+
   // ---- vector ops for optimizers and gradient sums ------------------------------------------------
 
   private readonly buffersSeen = new Set<ArrayBufferLike>();
@@ -624,7 +651,7 @@ export class WasmBackend implements Backend {
     }
     if (causal && cols > 0 && rows % cols !== 0) throw new RangeError(`softmax: causal rows ${rows} are not whole [${cols}, ${cols}] blocks`);
     const { buffer } = this.fresh(x.length);
-    if (x.length > 0) this.kernels.softmaxRows(X.ptr, buffer.ptr, rows, cols, causal ? 1 : 0);
+    if (x.length > 0) this.rowsOp(ROW_KIND.softmax, causal ? 1 : 0, X.ptr, 0, buffer.ptr, rows, cols, causal ? cols : 1);
     return buffer;
   }
 
@@ -695,7 +722,7 @@ export class WasmBackend implements Backend {
   gelu(x: DeviceBuffer, approximate: GeluApproximation): DeviceBuffer {
     const X = this.use(x);
     const { buffer } = this.fresh(x.length);
-    this.kernels.gelu(X.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    this.rowsOp(ROW_KIND.gelu, approximate === 'tanh' ? 1 : 0, X.ptr, 0, buffer.ptr, x.length, 1);
     return buffer;
   }
 
@@ -704,14 +731,14 @@ export class WasmBackend implements Backend {
     const G = this.use(gy);
     if (gy.length !== x.length) throw new RangeError(`geluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
     const { buffer } = this.fresh(x.length);
-    this.kernels.geluBackward(X.ptr, G.ptr, buffer.ptr, x.length, approximate === 'tanh' ? 1 : 0);
+    this.rowsOp(ROW_KIND.geluBackward, approximate === 'tanh' ? 1 : 0, X.ptr, G.ptr, buffer.ptr, x.length, 1);
     return buffer;
   }
 
   relu(x: DeviceBuffer): DeviceBuffer {
     const X = this.use(x);
     const { buffer } = this.fresh(x.length);
-    this.kernels.relu(X.ptr, 0, buffer.ptr, x.length);
+    this.rowsOp(ROW_KIND.relu, 0, X.ptr, 0, buffer.ptr, x.length, 1);
     return buffer;
   }
 
@@ -720,7 +747,7 @@ export class WasmBackend implements Backend {
     const G = this.use(gy);
     if (gy.length !== x.length) throw new RangeError(`reluBackward: gradient has ${gy.length} elements, the input ${x.length}`);
     const { buffer } = this.fresh(x.length);
-    this.kernels.relu(X.ptr, G.ptr, buffer.ptr, x.length);
+    this.rowsOp(ROW_KIND.relu, 0, X.ptr, G.ptr, buffer.ptr, x.length, 1);
     return buffer;
   }
 
