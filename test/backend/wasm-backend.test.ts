@@ -270,6 +270,9 @@ describe('wasm elementwise, reduction and window kernels match the reference', (
       const bias = Float32Array.from({ length: cols }, () => rng.normal());
       same(`bias rows ${rows}x${cols}`, (b, up) => b.binary('add', up(x), [rows, cols], up(bias), [cols], [rows, cols]));
       same(`softmax ${rows}x${cols}`, (b, up) => b.softmax(up(x), rows, cols, false));
+      same(`logSoftmax ${rows}x${cols}`, (b, up) => b.logSoftmax(up(x), rows, cols));
+      same(`softmaxBackward ${rows}x${cols}`, (b, up) => b.softmaxBackward(up(x), up(x.map((v) => v * 0.5)), rows, cols));
+      same(`logSoftmaxBackward ${rows}x${cols}`, (b, up) => b.logSoftmaxBackward(up(x), up(x.map((v) => -v)), rows, cols));
     }
     for (const [blocks, t] of [[1, 1], [5, 3], [37, 16], [128, 64]]) {
       const x = Float32Array.from({ length: blocks * t * t }, () => 3 * rng.normal());

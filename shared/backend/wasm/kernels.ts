@@ -46,6 +46,9 @@ export interface KernelExports {
   gelu(x: number, out: number, n: number, approximate: number): void;
   geluBackward(x: number, gy: number, out: number, n: number, approximate: number): void;
   softmaxRows(x: number, out: number, rows: number, cols: number, causal: number): void;
+  softmaxBackwardRows(y: number, gy: number, out: number, rows: number, cols: number): void;
+  logSoftmaxRows(x: number, out: number, rows: number, cols: number): void;
+  logSoftmaxBackwardRows(y: number, gy: number, out: number, rows: number, cols: number): void;
   lstmCell(gi: number, giRow: number, gh: number, bias: number, c: number, batch: number, hidden: number, hOut: number, cOut: number, act: number): void;
   /** relu(x, 0, out, n) forward; relu(x, gy, out, n): gy where x > 0, else 0. */
   relu(x: number, gy: number, out: number, n: number): void;
@@ -125,6 +128,9 @@ function bindKernels(exports: WebAssembly.Exports): KernelExports {
     gelu: fn('gelu', 4),
     geluBackward: fn('geluBackward', 5),
     softmaxRows: fn('softmaxRows', 5),
+    softmaxBackwardRows: fn('softmaxBackwardRows', 5),
+    logSoftmaxRows: fn('logSoftmaxRows', 4),
+    logSoftmaxBackwardRows: fn('logSoftmaxBackwardRows', 5),
     lstmCell: fn('lstmCell', 10),
     gruCell: fn('gruCell', 9),
     relu: fn('relu', 4),
@@ -162,7 +168,7 @@ export const WINDOW_CHUNK_ARGS = ['src', 'grad', 'out', 'count', 'c', 'h', 'w', 
  * elements and bit 9 when b does (else the operand is a scalar).
  */
 export const ROWS_CHUNK_ARGS = ['kind', 'code', 'p0', 'p1', 'p2', 'units', 'cols', 'per'] as const;
-export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7 } as const;
+export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7, softmaxBackward: 8, logSoftmax: 9, logSoftmaxBackward: 10 } as const;
 
 function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): void {
   const [kind, code, p0, p1, p2, units, cols, per] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]];
@@ -192,6 +198,12 @@ function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): vo
       return k.binaryRows(code, a, p1, out, count, cols);
     case ROW_KIND.softmax:
       return k.softmaxRows(a, out, count, cols, code);
+    case ROW_KIND.softmaxBackward:
+      return k.softmaxBackwardRows(a, p1 + off, out, count, cols);
+    case ROW_KIND.logSoftmax:
+      return k.logSoftmaxRows(a, out, count, cols);
+    case ROW_KIND.logSoftmaxBackward:
+      return k.logSoftmaxBackwardRows(a, p1 + off, out, count, cols);
     default:
       throw new Error(`unknown row kernel ${kind}`);
   }

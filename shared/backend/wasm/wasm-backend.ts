@@ -19,11 +19,6 @@ import { broadcastStrides, shapeSize, stridesOf, type Shape } from '../../tensor
 import { binaryKernel, mergeDims, unaryKernel, whereKernel } from '../cpu/elementwise.js';
 import { concatKernel, gatherKernel, padKernel, permuteKernel, scatterAddKernel, sliceKernel } from '../cpu/layout.js';
 import { reduceKernel } from '../cpu/reduce.js';
-import {
-  logSoftmaxBackwardKernel,
-  logSoftmaxKernel,
-  softmaxBackwardKernel,
-} from '../cpu/fused-norm.js';
 import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
@@ -656,20 +651,26 @@ export class WasmBackend implements Backend {
   }
 
   softmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
-    const { buffer, out } = this.fresh(y.length);
-    softmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
-    return buffer;
+    return this.rowsPair('softmaxBackward', ROW_KIND.softmaxBackward, y, gy, rows, cols);
   }
 
   logSoftmax(x: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
-    const { buffer, out } = this.fresh(x.length);
-    logSoftmaxKernel(this.f32(x), out, rows, cols);
+    this.checkRows('logSoftmax', x, rows, cols, null, null);
+    const { buffer } = this.fresh(x.length);
+    if (x.length > 0) this.rowsOp(ROW_KIND.logSoftmax, 0, this.use(x).ptr, 0, buffer.ptr, rows, cols);
     return buffer;
   }
 
   logSoftmaxBackward(y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
-    const { buffer, out } = this.fresh(y.length);
-    logSoftmaxBackwardKernel(this.f32(y), this.f32(gy), out, rows, cols);
+    return this.rowsPair('logSoftmaxBackward', ROW_KIND.logSoftmaxBackward, y, gy, rows, cols);
+  }
+
+  /** A row-wise backward kernel of (y, gy) [rows, cols] into a fresh block. */
+  private rowsPair(op: string, kind: number, y: DeviceBuffer, gy: DeviceBuffer, rows: number, cols: number): DeviceBuffer {
+    this.checkRows(op, y, rows, cols, null, null);
+    if (gy.length !== y.length) throw new RangeError(`${op}: gradient has ${gy.length} elements, the output ${y.length}`);
+    const { buffer } = this.fresh(y.length);
+    if (y.length > 0) this.rowsOp(kind, 0, this.use(y).ptr, this.use(gy).ptr, buffer.ptr, rows, cols);
     return buffer;
   }
 

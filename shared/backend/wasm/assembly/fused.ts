@@ -202,6 +202,76 @@ export function softmaxRows(x: usize, out: usize, rows: i32, cols: i32, causal: 
   }
 }
 
+/**
+ * softmax's backward from its output, per row of [rows, cols]: out = y·(gy − Σⱼ gyⱼ·yⱼ), the dot
+ * product accumulated in float64 (shared/backend/cpu/fused-norm.ts, softmaxBackwardKernel).
+ */
+export function softmaxBackwardRows(y: usize, gy: usize, out: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>(r * cols) << 2;
+    let dot: f64 = 0;
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const p = f32x4.mul(v128.load(y + o + (<usize>j << 2)), v128.load(gy + o + (<usize>j << 2)));
+      dot += <f64>f32x4.extract_lane(p, 0) + <f64>f32x4.extract_lane(p, 1) + <f64>f32x4.extract_lane(p, 2) + <f64>f32x4.extract_lane(p, 3);
+    }
+    for (; j < cols; j++) dot += <f64>(load<f32>(y + o + (<usize>j << 2)) * load<f32>(gy + o + (<usize>j << 2)));
+    const d = f32x4.splat(<f32>dot);
+    j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const at = o + (<usize>j << 2);
+      v128.store(out + at, f32x4.mul(v128.load(y + at), f32x4.sub(v128.load(gy + at), d)));
+    }
+    for (; j < cols; j++) {
+      const at = o + (<usize>j << 2);
+      store<f32>(out + at, load<f32>(y + at) * (load<f32>(gy + at) - f32x4.extract_lane(d, 0)));
+    }
+  }
+}
+
+/**
+ * Row log-softmax of x [rows, cols]: out = (x − m) − log Σ exp(x − m), m the row maximum (every
+ * exponent ≤ 0: nothing overflows), the sum in float64 and its logarithm in float64.
+ */
+export function logSoftmaxRows(x: usize, out: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>(r * cols) << 2;
+    let m: f32 = -Infinity;
+    for (let j = 0; j < cols; j++) m = max(m, load<f32>(x + o + (<usize>j << 2)));
+    const mv = f32x4.splat(m);
+    let sum: f64 = 0;
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const e = expv(f32x4.sub(v128.load(x + o + (<usize>j << 2)), mv));
+      sum += <f64>f32x4.extract_lane(e, 0) + <f64>f32x4.extract_lane(e, 1) + <f64>f32x4.extract_lane(e, 2) + <f64>f32x4.extract_lane(e, 3);
+    }
+    for (; j < cols; j++) sum += <f64>f32x4.extract_lane(expv(f32x4.splat(load<f32>(x + o + (<usize>j << 2)) - m)), 0);
+    const shift = f32x4.splat(<f32>(<f64>m + Math.log(sum)));
+    j = 0;
+    for (; j + 4 <= cols; j += 4) v128.store(out + o + (<usize>j << 2), f32x4.sub(v128.load(x + o + (<usize>j << 2)), shift));
+    for (; j < cols; j++) store<f32>(out + o + (<usize>j << 2), load<f32>(x + o + (<usize>j << 2)) - f32x4.extract_lane(shift, 0));
+  }
+}
+
+/** log-softmax's backward from its output y, per row: out = gy − exp(y)·Σⱼ gyⱼ (the sum in float64). */
+export function logSoftmaxBackwardRows(y: usize, gy: usize, out: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>(r * cols) << 2;
+    let sum: f64 = 0;
+    for (let j = 0; j < cols; j++) sum += <f64>load<f32>(gy + o + (<usize>j << 2));
+    const s = f32x4.splat(<f32>sum);
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const at = o + (<usize>j << 2);
+      v128.store(out + at, f32x4.sub(v128.load(gy + at), f32x4.mul(expv(v128.load(y + at)), s)));
+    }
+    for (; j < cols; j++) {
+      const at = o + (<usize>j << 2);
+      store<f32>(out + at, load<f32>(gy + at) - f32x4.extract_lane(expv(f32x4.splat(load<f32>(y + at))), 0) * f32x4.extract_lane(s, 0));
+    }
+  }
+}
+
 // ---- recurrent cells ----------------------------------------------------------------------------
 
 // @ts-ignore: decorator

@@ -4,4 +4,4 @@ export { gemm, gemmBatch, gemmBlockK, gemmScratchBytes, gemmScratchFor } from '.
 export { binary, binaryRows, binaryCols, unary, sumMiddle, sumRows } from './elementwise';
 export { im2col, col2im, maxPool } from './window';
 export { sumSources, adam } from './optim';
-export { unaryTranscendental, gelu, geluBackward, softmaxRows, lstmCell, gruCell, relu, layerNormRows, layerNormBackwardRows, lstmCellBackward, copyRuns } from './fused';
+export { unaryTranscendental, gelu, geluBackward, softmaxRows, softmaxBackwardRows, logSoftmaxRows, logSoftmaxBackwardRows, lstmCell, gruCell, relu, layerNormRows, layerNormBackwardRows, lstmCellBackward, copyRuns } from './fused';
