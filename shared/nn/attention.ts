@@ -277,9 +277,15 @@ export class MultiHeadAttention extends Module {
     const [batch, seq] = x.shape;
     const d = this.dModel;
     const bIn = this.hasBias ? param(params, 'in_proj_bias', 'MultiHeadAttention') : null;
-    const qkv = linear(x, param(params, 'in_proj_weight', 'MultiHeadAttention'), bIn); // [batch, seq, 3d]
-    // Columns [0, d) are Q, [d, 2d) K, [2d, 3d) V; each splits into heads as [batch, heads, seq, dₕ].
-    const split = (part: number): Tensor => permute(reshape(narrow(qkv, 2, part * d, d), [batch, seq, this.numHeads, this.headDim]), [0, 2, 1, 3]);
+    const wIn = param(params, 'in_proj_weight', 'MultiHeadAttention');
+    // Rows [0, d) of in_proj are Q, [d, 2d) K, [2d, 3d) V. Each projection is its own product with
+    // its rows of the weight (narrowing the small weight, not the [batch, seq, 3d] activations:
+    // their backward would pad three [batch, seq, 3d] gradients with zeros and add them), then
+    // splits into heads as [batch, heads, seq, dₕ].
+    const split = (part: number): Tensor => {
+      const projected = linear(x, narrow(wIn, 0, part * d, d), bIn ? narrow(bIn, 0, part * d, d) : null); // [batch, seq, d]
+      return permute(reshape(projected, [batch, seq, this.numHeads, this.headDim]), [0, 2, 1, 3]);
+    };
     const q = split(0);
     const k = split(1);
     const v = split(2);

@@ -97,7 +97,7 @@ describe('wasm fused kernels against the reference kernels', () => {
         x[0] = -Infinity; // a masked logit: probability 0, log-probability −∞
         if (x.length > 1) x[1] = 80;
         const gy = rand(rows * cols, 1);
-        const up = (be: typeof cpu | typeof b, a: Float32Array) => be.upload(Float32Array.from(a));
+        const up = (be: typeof cpu | typeof b, a: ArrayLike<number>) => be.upload(Float32Array.from(a));
         const eLog = cpu.readSync(cpu.logSoftmax(up(cpu, x), rows, cols))!;
         const gLog = b.readSync(b.logSoftmax(up(b, x), rows, cols));
         const wl = worst(gLog, eLog, 3e-6, 3e-6);
