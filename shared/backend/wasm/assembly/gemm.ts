@@ -8,7 +8,9 @@
 // The register tile is MR x NR = 4 x 8: four "S rows" times eight "V lanes" (two v128), eight
 // accumulators (16 vector registers exist on x86 for wasm SIMD; FMA latency 4 x 2 per cycle needs
 // eight chains; this tile has measured ~53 GFLOPS on large squares, near the core's FMA peak, so
-// a larger one has little to win, and 12 accumulators leave V8 no spare register). One operand is *splatted* (S: one float broadcast
+// a larger one has little to win, and 12 accumulators leave V8 no spare register). On a Zen 3 VM
+// (V8 11.3) the tile alone reaches only 24-31 GFLOPS; 6x8, 4x12 and a 2-step unroll were all
+// slower there, V8 spilling accumulators (docs/benchmarks.md, models suite). One operand is *splatted* (S: one float broadcast
 // per row and step of k), the other *vectored* (V: eight consecutive output elements per step of
 // k) from packed panels. Which is which is the call's orientation:
 //   - normal:  S = op(A) (tile rows are rows i of C), V = op(B) (lanes are columns j of C);
