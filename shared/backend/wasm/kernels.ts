@@ -1,8 +1,8 @@
 /**
  * Loading the compiled AssemblyScript kernels (dist/wasm, built by `npm run build:wasm`). Two
  * builds exist: plain 128-bit SIMD, and relaxed SIMD whose fused multiply-add doubles matmul
- * throughput. Node 20's V8 has relaxed SIMD behind a flag, which is switched on here before the
- * module is compiled; if the relaxed build still does not validate, the plain build is used.
+ * throughput. Node 20's V8 has relaxed SIMD behind a flag, which is switched on here when the
+ * relaxed build does not validate without it; if it still does not, the plain build is used.
  *
  * Also here: runChunk, one fixed piece of a chunked op (a matrix product cut by batch members,
  * rows or columns; a window op cut by images or planes), which the caller and the pool threads
@@ -78,9 +78,14 @@ export function kernelModule(prefer?: KernelFlavour): { module: WebAssembly.Modu
   for (const flavour of order) {
     const path = wasmPath(flavour);
     if (!existsSync(path)) throw new Error(`the wasm kernels are not built: ${path} is missing (run npm run build)`);
-    if (flavour === 'relaxed-simd') setFlagsFromString('--experimental-wasm-relaxed-simd');
     const bytes = readFileSync(path);
-    if (!WebAssembly.validate(bytes)) continue;
+    if (!WebAssembly.validate(bytes)) {
+      // Node 20 has relaxed SIMD behind a flag; Node 22 has it on and no longer knows the flag
+      // (setting it there prints "unrecognized flag"), so the flag is set only when needed.
+      if (flavour !== 'relaxed-simd') continue;
+      setFlagsFromString('--experimental-wasm-relaxed-simd');
+      if (!WebAssembly.validate(bytes)) continue;
+    }
     const result = { module: new WebAssembly.Module(bytes), flavour };
     if (!prefer) compiled = result;
     return result;
