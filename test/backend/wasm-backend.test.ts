@@ -270,9 +270,20 @@ describe('wasm elementwise, reduction and window kernels match the reference', (
       const bias = Float32Array.from({ length: cols }, () => rng.normal());
       same(`bias rows ${rows}x${cols}`, (b, up) => b.binary('add', up(x), [rows, cols], up(bias), [cols], [rows, cols]));
       same(`softmax ${rows}x${cols}`, (b, up) => b.softmax(up(x), rows, cols, false));
+      const perRow = Float32Array.from({ length: rows }, () => rng.normal());
+      same(`one value per row ${rows}x${cols}`, (b, up) => b.binary('mul', up(x), [rows, cols], up(perRow), [rows, 1], [rows, cols]));
+      same(`sum of rows ${rows}x${cols}`, (b, up) => b.reduce('sum', up(x), [rows, cols], [1]));
+      same(`sum over rows ${rows}x${cols}`, (b, up) => b.reduce('sum', up(x), [rows, cols], [0]));
       same(`logSoftmax ${rows}x${cols}`, (b, up) => b.logSoftmax(up(x), rows, cols));
       same(`softmaxBackward ${rows}x${cols}`, (b, up) => b.softmaxBackward(up(x), up(x.map((v) => v * 0.5)), rows, cols));
       same(`logSoftmaxBackward ${rows}x${cols}`, (b, up) => b.logSoftmaxBackward(up(x), up(x.map((v) => -v)), rows, cols));
+    }
+    // A per-channel bias over [N, C, H·W] (period C rows), and a conv bias gradient (axes 0, 2, 3).
+    for (const [n, c, hw] of [[1, 1, 1], [3, 5, 7], [16, 32, 196], [128, 3, 129]]) {
+      const x = Float32Array.from({ length: n * c * hw }, () => rng.normal());
+      const bias = Float32Array.from({ length: c }, () => rng.normal());
+      same(`channel bias [${n}, ${c}, ${hw}]`, (b, up) => b.binary('add', up(x), [n, c, hw], up(bias), [1, c, 1], [n, c, hw]));
+      same(`bias gradient [${n}, ${c}, ${hw}]`, (b, up) => b.reduce('sum', up(x), [n, c, hw], [0, 2]));
     }
     for (const [blocks, t] of [[1, 1], [5, 3], [37, 16], [128, 64]]) {
       const x = Float32Array.from({ length: blocks * t * t }, () => 3 * rng.normal());

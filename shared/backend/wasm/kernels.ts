@@ -170,13 +170,16 @@ export const WINDOW_CHUNK_ARGS = ['src', 'grad', 'out', 'count', 'c', 'h', 'w', 
  * `p0` and `p2` (the output) advance with the piece; `p1` too, except a broadcast operand (a bias
  * row for binaryRows, a scalar for binary) or an absent one (0). `code` is the kernel's op code,
  * GELU's `approximate`, or softmax's `causal`; binary adds bit 8 when a steps through its
- * elements and bit 9 when b does (else the operand is a scalar).
+ * elements and bit 9 when b does (else the operand is a scalar). binaryCols (b one value per row,
+ * repeating every `period` rows) cuts pieces at multiples of the period, or, when the period is all
+ * the rows, advances b with the rows. sumRows writes one float per row, so its output advances by
+ * rows, not by floats.
  */
-export const ROWS_CHUNK_ARGS = ['kind', 'code', 'p0', 'p1', 'p2', 'units', 'cols', 'per'] as const;
-export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7, softmaxBackward: 8, logSoftmax: 9, logSoftmaxBackward: 10 } as const;
+export const ROWS_CHUNK_ARGS = ['kind', 'code', 'p0', 'p1', 'p2', 'units', 'cols', 'per', 'period'] as const;
+export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7, softmaxBackward: 8, logSoftmax: 9, logSoftmaxBackward: 10, binaryCols: 11, sumRows: 12 } as const;
 
 function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): void {
-  const [kind, code, p0, p1, p2, units, cols, per] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]];
+  const [kind, code, p0, p1, p2, units, cols, per, period] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]];
   const first = chunk * per;
   const count = Math.min(per, units - first);
   if (count <= 0) return;
@@ -209,6 +212,11 @@ function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): vo
       return k.logSoftmaxRows(a, out, count, cols);
     case ROW_KIND.logSoftmaxBackward:
       return k.logSoftmaxBackwardRows(a, p1 + off, out, count, cols);
+    case ROW_KIND.binaryCols:
+      // period === units: b has one value per row of the whole op, so it advances with the piece.
+      return period === units ? k.binaryCols(code, a, p1 + first * 4, out, count, cols, count) : k.binaryCols(code, a, p1, out, count, cols, period);
+    case ROW_KIND.sumRows:
+      return k.sumRows(a, p2 + first * 4, count, cols);
     default:
       throw new Error(`unknown row kernel ${kind}`);
   }

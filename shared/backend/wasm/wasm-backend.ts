@@ -234,11 +234,11 @@ export class WasmBackend implements Backend {
       return true;
     }
     if (shape.length === 2 && sb[0] === 1 && sb[1] === 0) {
-      this.kernels.binaryCols(code, a.ptr, b.ptr, out.ptr, shape[0], shape[1], shape[0]);
+      this.rowsOp(ROW_KIND.binaryCols, code, a.ptr, b.ptr, out.ptr, shape[0], shape[1], 1, shape[0]);
       return true;
     }
     if (shape.length === 3 && sb[0] === 0 && sb[1] === 1 && sb[2] === 0) {
-      this.kernels.binaryCols(code, a.ptr, b.ptr, out.ptr, shape[0] * shape[1], shape[2], shape[1]);
+      this.rowsOp(ROW_KIND.binaryCols, code, a.ptr, b.ptr, out.ptr, shape[0] * shape[1], shape[2], 1, shape[1]);
       return true;
     }
     return false;
@@ -294,7 +294,7 @@ export class WasmBackend implements Backend {
   private sumRun(src: number, dst: number, outer: number, r: number, inner: number): void {
     if (outer * inner === 0) return;
     if (inner === 1) {
-      this.kernels.sumRows(src, dst, outer, r);
+      this.rowsOp(ROW_KIND.sumRows, 0, src, 0, dst, outer, r);
       return;
     }
     const acc = this.heap.alloc(inner * 8);
@@ -569,18 +569,19 @@ export class WasmBackend implements Backend {
    * where a single call puts them; each element or row is then computed by the same instructions
    * on any thread, and the bits do not depend on the thread count.
    */
-  private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1): void {
+  private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1, period = 0): void {
     const pool = this.pool;
     const floats = units * cols;
     const min = (this.parallelMinMacs / 4) * (pool?.asleep ? ASLEEP_FACTOR : 1);
-    const unit = cols === 1 ? ELEMENT_PIECE : align;
+    // binaryCols with a period shorter than the rows: pieces start at multiples of the period.
+    const unit = kind === ROW_KIND.binaryCols && period < units ? period : cols === 1 ? ELEMENT_PIECE : align;
     const wanted = pool ? Math.min(pool.threads * PIECES_PER_THREAD, Math.floor(units / unit)) : 1;
     if (!pool || floats < min || wanted < 2) {
-      runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units], 0, 0);
+      runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units, period], 0, 0);
       return;
     }
     const per = Math.ceil(units / wanted / unit) * unit;
-    const args = [kind, code, p0, p1, p2, units, cols, per];
+    const args = [kind, code, p0, p1, p2, units, cols, per, period];
     pool.forkChunks(OP.rows, args, Math.ceil(units / per), [], (piece) => runChunk(this.kernels, OP.rows, args, piece, 0));
   }
 
