@@ -353,6 +353,24 @@ describe('a training step on the wasm backend', () => {
 });
 
 describe('vector ops', () => {
+  it('the Adam kernel split across threads gives the one-thread bits', () => {
+    // Pieces of 64 elements, the scalars passed as float32 bits (the kernel's own precision).
+    const run = (backend: WasmBackend): Float32Array[] => {
+      const local = new Rng(5);
+      const ops = backend.vectorOps();
+      const slots = [1, 63, 129, 5003].map((n, k) => ({ name: `p${k}`, value: ops.alloc(n), grad: ops.alloc(n) as Float32Array | null }));
+      for (const slot of slots) for (let i = 0; i < slot.value.length; i++) slot.value[i] = local.normal();
+      const opt = new AdamW(slots, { lr: 3e-3, weightDecay: 0.05, vectorOps: ops });
+      for (let step = 0; step < 5; step++) {
+        for (const slot of slots) for (let i = 0; i < slot.grad!.length; i++) slot.grad![i] = local.normal() * 10 ** (local.uniform() * 4 - 2);
+        opt.step();
+      }
+      return slots.map((slot) => Float32Array.from(slot.value));
+    };
+    const one = run(backends[1][1]);
+    const split = run(backends[3][1]);
+    one.forEach((values, k) => expect(firstBitDifference(split[k], values), `slot ${k}`).toBe(-1));
+  });
   it('the SIMD Adam and AdamW updates match the float64 reference: parameters and both moments', () => {
     // Several steps with beta2 close to 1 (where forming 1 − β2 in float32 puts exp_avg_sq 1.3e-5
     // off, relatively, and the parameters up to 1.2e-3), gradients spanning seven orders of

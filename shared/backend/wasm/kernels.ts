@@ -173,10 +173,25 @@ export const WINDOW_CHUNK_ARGS = ['src', 'grad', 'out', 'count', 'c', 'h', 'w', 
  * elements and bit 9 when b does (else the operand is a scalar). binaryCols (b one value per row,
  * repeating every `period` rows) cuts pieces at multiples of the period, or, when the period is all
  * the rows, advances b with the rows. sumRows writes one float per row, so its output advances by
- * rows, not by floats.
+ * rows, not by floats. adam: p0, p1, p2 are the parameters, gradients and first moments, word 9
+ * the second moments, words 10–18 its nine scalars as float32 bits (the kernel rounds each to
+ * float32 before use, so nothing is lost).
  */
 export const ROWS_CHUNK_ARGS = ['kind', 'code', 'p0', 'p1', 'p2', 'units', 'cols', 'per', 'period'] as const;
-export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7, softmaxBackward: 8, logSoftmax: 9, logSoftmaxBackward: 10, binaryCols: 11, sumRows: 12 } as const;
+export const ROW_KIND = { unary: 0, transcendental: 1, relu: 2, gelu: 3, geluBackward: 4, binary: 5, binaryRows: 6, softmax: 7, softmaxBackward: 8, logSoftmax: 9, logSoftmaxBackward: 10, binaryCols: 11, sumRows: 12, adam: 13 } as const;
+
+const bits = new Uint32Array(1);
+const bitsAsFloat = new Float32Array(bits.buffer);
+/** The float32 whose bits are `word`. */
+function asFloat32(word: number): number {
+  bits[0] = word;
+  return bitsAsFloat[0];
+}
+/** The bits of `x` rounded to float32. */
+export function float32Bits(x: number): number {
+  bitsAsFloat[0] = x;
+  return bits[0];
+}
 
 function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): void {
   const [kind, code, p0, p1, p2, units, cols, per, period] = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]];
@@ -217,6 +232,10 @@ function runRowsChunk(k: KernelExports, w: ArrayLike<number>, chunk: number): vo
       return period === units ? k.binaryCols(code, a, p1 + first * 4, out, count, cols, count) : k.binaryCols(code, a, p1, out, count, cols, period);
     case ROW_KIND.sumRows:
       return k.sumRows(a, p2 + first * 4, count, cols);
+    case ROW_KIND.adam: {
+      const f = (i: number): number => asFloat32(w[10 + i]);
+      return k.adam(a, p1 + off, out, w[9] + off, count, f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7), f(8));
+    }
     default:
       throw new Error(`unknown row kernel ${kind}`);
   }

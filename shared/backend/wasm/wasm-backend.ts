@@ -22,7 +22,7 @@ import { reduceKernel } from '../cpu/reduce.js';
 import type { GeluApproximation, LayerNormGradRequest, LayerNormGrads, LayerNormResult } from '../fused-norm.js';
 import type { WindowSpec } from '../conv-spec.js';
 import { WasmHeap } from './heap.js';
-import { GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, ROW_KIND, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
+import { float32Bits, GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, ROW_KIND, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
 import { OP } from './control.js';
 import { ThreadPool } from './pool.js';
 import type { VectorOps } from '../../optim/vector-ops.js';
@@ -569,7 +569,7 @@ export class WasmBackend implements Backend {
    * where a single call puts them; each element or row is then computed by the same instructions
    * on any thread, and the bits do not depend on the thread count.
    */
-  private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1, period = 0): void {
+  private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1, period = 0, extra: readonly number[] = []): void {
     const pool = this.pool;
     const floats = units * cols;
     const min = (this.parallelMinMacs / 4) * (pool?.asleep ? ASLEEP_FACTOR : 1);
@@ -577,11 +577,11 @@ export class WasmBackend implements Backend {
     const unit = kind === ROW_KIND.binaryCols && period < units ? period : cols === 1 ? ELEMENT_PIECE : align;
     const wanted = pool ? Math.min(pool.threads * PIECES_PER_THREAD, Math.floor(units / unit)) : 1;
     if (!pool || floats < min || wanted < 2) {
-      runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units, period], 0, 0);
+      runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units, period, ...extra], 0, 0);
       return;
     }
     const per = Math.ceil(units / wanted / unit) * unit;
-    const args = [kind, code, p0, p1, p2, units, cols, per, period];
+    const args = [kind, code, p0, p1, p2, units, cols, per, period, ...extra];
     pool.forkChunks(OP.rows, args, Math.ceil(units / per), [], (piece) => runChunk(this.kernels, OP.rows, args, piece, 0));
   }
 
@@ -611,7 +611,10 @@ export class WasmBackend implements Backend {
       adam: (p, g, m, v, h) => {
         const ptrs = [p, g, m, v].map((x) => this.addressOf(x));
         if (ptrs.some((x) => x === null)) return false;
-        this.kernels.adam(ptrs[0]!, ptrs[1]!, ptrs[2]!, ptrs[3]!, p.length, h.beta1, h.beta2, h.oneMinusBeta1, h.oneMinusBeta2, h.eps, h.l2, h.shrink, h.stepSize, h.bias2Sqrt);
+        // Elementwise, so split like the other elementwise kernels (pieces of 64 elements); the
+        // scalars travel as float32 bits, the precision the kernel computes in.
+        const scalars = [h.beta1, h.beta2, h.oneMinusBeta1, h.oneMinusBeta2, h.eps, h.l2, h.shrink, h.stepSize, h.bias2Sqrt].map(float32Bits);
+        this.rowsOp(ROW_KIND.adam, 0, ptrs[0]!, ptrs[1]!, ptrs[2]!, p.length, 1, 1, 0, [ptrs[3]!, ...scalars]);
         return true;
       },
       sum: (out, parts) => {
