@@ -311,8 +311,9 @@ function modelsTable(r: ModelStepsResult): string {
     verdict(x.met),
     x.paramsMatch === null ? (x.meshgrad ? x.meshgrad.params.toLocaleString('en-US') : '-') : `${x.meshgrad?.params.toLocaleString('en-US')} ${x.paramsMatch ? '(= PyTorch)' : '(PyTorch DIFFERS)'}`,
     x.meshgrad ? `${fmt(x.meshgrad.firstLoss, 3)} -> ${fmt(x.meshgrad.lastLoss, 3)}${x.meshgrad.lossCheck.passed ? '' : ' (NOT DOWN)'}` : '-',
+    x.rounds.length > 1 ? x.rounds.map((q) => fmt(q.ratio, 2)).join(' / ') : '-',
   ]);
-  const table = formatTable(['preset', 'threads', 'meshgrad ms', 'PyTorch ms', 'ratio', 'target', '', 'parameters', 'meshgrad loss first -> last'], rows, new Set([1, 2, 3, 4]));
+  const table = formatTable(['preset', 'threads', 'meshgrad ms', 'PyTorch ms', 'ratio', 'target', '', 'parameters', 'meshgrad loss first -> last', 'each round'], rows, new Set([1, 2, 3, 4]));
   const scaling = formatTable(
     ['preset', 'meshgrad 2t / 1t', 'target', '', 'PyTorch 2t / 1t'],
     r.scaling.map((x) => [x.preset, ratio(x.meshgrad), `> ${r.targets.twoThreadScaling.toFixed(1)}x`, verdict(x.met), ratio(x.torch)]),
@@ -324,7 +325,7 @@ function modelsTable(r: ModelStepsResult): string {
     const steps = r.steps[p.preset];
     const shape = p.context === null ? `batch ${p.batchSize}` : `batch ${p.batchSize} x ${p.context}`;
     const opt = `${p.optimizer} lr ${p.lr}${p.weightDecay !== null ? ` wd ${p.weightDecay}` : ''}${p.clipNorm !== null ? `, clip ${p.clipNorm}` : ''}`;
-    return `  ${p.preset}: ${shape}, ${p.dataset}, ${opt}; ${steps ? `${steps.warmup} warm-up + ${steps.timed} timed steps per engine` : ''}`;
+    return `  ${p.preset}: ${shape}, ${p.dataset}, ${opt}; ${steps ? `${steps.warmup} warm-up + ${steps.timed} timed steps per engine and round` : ''}`;
   });
   const failures = r.rows.flatMap((x) => [
     ...(x.meshgradError !== null ? [`${x.preset} ${x.threads}t: meshgrad FAILED: ${x.meshgradError}`] : []),
@@ -343,7 +344,8 @@ function modelsTable(r: ModelStepsResult): string {
   return [
     'Model training steps, meshgrad (wasm) vs PyTorch, 1 and 2 threads',
     '(a step = batch gather + forward + cross-entropy + backward (+ clipping) + optimizer step; meshgrad as the trainer runs it, in one backend scope;',
-    ' PyTorch on a fixed random batch of the same shape; ms = median ms/step; ratio = PyTorch ms / meshgrad ms, > 1 means meshgrad is faster)',
+    ' PyTorch on a fixed random batch of the same shape; ms = median ms/step; ratio = PyTorch ms / meshgrad ms, > 1 means meshgrad is faster;',
+    ' each round times meshgrad and then PyTorch back to back; the ratio and the ms shown are the median round\'s)',
     ...presets,
     `  ${torchLine}`,
     '',

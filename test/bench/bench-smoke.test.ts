@@ -246,7 +246,7 @@ describe('bench: models suite (meshgrad against PyTorch, issue 12)', () => {
   }
 
   it('the suite runs 1 and 2 threads, profiles at 1 thread and says why PyTorch is missing', async () => {
-    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profileSteps: 1, python: '/nonexistent/python3' });
+    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profileSteps: 1, python: '/nonexistent/python3', rounds: 2 });
     expect(r.ok).toBe(true);
     expect(r.torch.available).toBe(false);
     expect(r.torch.reason).toMatch(/\/nonexistent\/python3 not found/);
@@ -257,6 +257,7 @@ describe('bench: models suite (meshgrad against PyTorch, issue 12)', () => {
       expect(row.torch).toBeNull();
       expect(row.ratio).toBeNull();
       expect(row.met).toBeNull();
+      expect(row.rounds).toEqual([]);
     }
     expect(r.rows[0].target).toBe(1);
     expect(r.rows[1].target).toBe(0.8);
@@ -279,7 +280,7 @@ describe('bench: models suite (meshgrad against PyTorch, issue 12)', () => {
   }
 
   it.skipIf(!torch.available)(`the suite compares with PyTorch: parameter guard, ratios, targets (${torchReason})`, async () => {
-    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profile: false });
+    const r = await runModelStepsSuite({ presets: ['mlp'], steps: { warmup: 1, timed: 2 }, profile: false, rounds: 3 });
     expect(r.ok).toBe(true);
     expect(r.torch.available).toBe(true);
     for (const row of r.rows) {
@@ -287,6 +288,13 @@ describe('bench: models suite (meshgrad against PyTorch, issue 12)', () => {
       expect(row.torch?.threads).toBe(row.threads);
       expect(Number.isFinite(row.ratio)).toBe(true);
       expect(typeof row.met).toBe('boolean');
+      // Three rounds of meshgrad-then-PyTorch; the reported ratio and runs are the median round's.
+      expect(row.rounds).toHaveLength(3);
+      const sorted = row.rounds.map((q) => q.ratio).sort((a, b) => a - b);
+      expect(row.ratio).toBe(sorted[1]);
+      const median = row.rounds.find((q) => q.ratio === row.ratio)!;
+      expect(row.meshgrad?.timing.medianMs).toBe(median.meshgradMs);
+      expect(row.torch?.timing.medianMs).toBe(median.torchMs);
     }
     expect(Number.isFinite(r.scaling[0].torch)).toBe(true);
     expect(r.profiles).toHaveLength(0);
