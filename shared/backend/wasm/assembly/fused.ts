@@ -279,6 +279,13 @@ export function logSoftmaxBackwardRows(y: usize, gy: usize, out: usize, rows: i3
   return base + (<usize>index << 2);
 }
 
+/** Stores a group: all four lanes, or (a tail, lanes = 1) lane 0 only. */
+// @ts-ignore: decorator
+@inline function st(p: usize, v: v128, lanes: i32): void {
+  if (lanes == 4) v128.store(p, v);
+  else store<f32>(p, f32x4.extract_lane(v, 0));
+}
+
 /** One LSTM element group (4 lanes at column j, or lane 0 only for a tail) of shared/backend/cpu/fused-recurrent.ts's lstmCellKernel. */
 // @ts-ignore: decorator
 @inline function lstmLanes(ai: v128, af: v128, ag: v128, ao: v128, c: v128, out: usize, cOut: usize, act: usize, s: i32, a: i32, j: i32, H: i32, lanes: i32): void {
@@ -289,23 +296,13 @@ export function logSoftmaxBackwardRows(y: usize, gy: usize, out: usize, rows: i3
   const cn = f32x4.add(f32x4.mul(f, c), f32x4.mul(i, g));
   const tc = tanhv(cn);
   const h = f32x4.mul(o, tc);
-  if (lanes == 4) {
-    v128.store(at(act, a + j), i);
-    v128.store(at(act, a + H + j), f);
-    v128.store(at(act, a + 2 * H + j), g);
-    v128.store(at(act, a + 3 * H + j), o);
-    v128.store(at(act, a + 4 * H + j), tc);
-    v128.store(at(cOut, s + j), cn);
-    v128.store(at(out, s + j), h);
-  } else {
-    store<f32>(at(act, a + j), f32x4.extract_lane(i, 0));
-    store<f32>(at(act, a + H + j), f32x4.extract_lane(f, 0));
-    store<f32>(at(act, a + 2 * H + j), f32x4.extract_lane(g, 0));
-    store<f32>(at(act, a + 3 * H + j), f32x4.extract_lane(o, 0));
-    store<f32>(at(act, a + 4 * H + j), f32x4.extract_lane(tc, 0));
-    store<f32>(at(cOut, s + j), f32x4.extract_lane(cn, 0));
-    store<f32>(at(out, s + j), f32x4.extract_lane(h, 0));
-  }
+  st(at(act, a + j), i, lanes);
+  st(at(act, a + H + j), f, lanes);
+  st(at(act, a + 2 * H + j), g, lanes);
+  st(at(act, a + 3 * H + j), o, lanes);
+  st(at(act, a + 4 * H + j), tc, lanes);
+  st(at(cOut, s + j), cn, lanes);
+  st(at(out, s + j), h, lanes);
 }
 
 // @ts-ignore: decorator
@@ -363,19 +360,11 @@ export function gruCell(gi: usize, giRow: i32, gh: usize, bias: usize, h: usize,
       const n = tanhv(f32x4.add(ld(at(gi, xi + 2 * H + j), lanes), f32x4.mul(r, qn)));
       const hp = ld(at(h, s + j), lanes);
       const hn = f32x4.add(n, f32x4.mul(z, f32x4.sub(hp, n)));
-      if (lanes == 4) {
-        v128.store(at(act, a + j), r);
-        v128.store(at(act, a + H + j), z);
-        v128.store(at(act, a + 2 * H + j), n);
-        v128.store(at(act, a + 3 * H + j), qn);
-        v128.store(at(hOut, s + j), hn);
-      } else {
-        store<f32>(at(act, a + j), f32x4.extract_lane(r, 0));
-        store<f32>(at(act, a + H + j), f32x4.extract_lane(z, 0));
-        store<f32>(at(act, a + 2 * H + j), f32x4.extract_lane(n, 0));
-        store<f32>(at(act, a + 3 * H + j), f32x4.extract_lane(qn, 0));
-        store<f32>(at(hOut, s + j), f32x4.extract_lane(hn, 0));
-      }
+      st(at(act, a + j), r, lanes);
+      st(at(act, a + H + j), z, lanes);
+      st(at(act, a + 2 * H + j), n, lanes);
+      st(at(act, a + 3 * H + j), qn, lanes);
+      st(at(hOut, s + j), hn, lanes);
       j += lanes;
     }
   }
@@ -561,19 +550,11 @@ export function lstmCellBackward(act: usize, c: usize, gradOut: usize, gradOutRo
       const dg = f32x4.mul(f32x4.mul(dc, i), f32x4.sub(one, f32x4.mul(g, g)));
       const dO = f32x4.mul(f32x4.mul(f32x4.mul(dh, tc), o), f32x4.sub(one, o));
       const dcp = f32x4.mul(dc, f);
-      if (lanes == 4) {
-        v128.store(at(gGates, go + j), di);
-        v128.store(at(gGates, go + H + j), df);
-        v128.store(at(gGates, go + 2 * H + j), dg);
-        v128.store(at(gGates, go + 3 * H + j), dO);
-        v128.store(at(gcOut, s + j), dcp);
-      } else {
-        store<f32>(at(gGates, go + j), f32x4.extract_lane(di, 0));
-        store<f32>(at(gGates, go + H + j), f32x4.extract_lane(df, 0));
-        store<f32>(at(gGates, go + 2 * H + j), f32x4.extract_lane(dg, 0));
-        store<f32>(at(gGates, go + 3 * H + j), f32x4.extract_lane(dO, 0));
-        store<f32>(at(gcOut, s + j), f32x4.extract_lane(dcp, 0));
-      }
+      st(at(gGates, go + j), di, lanes);
+      st(at(gGates, go + H + j), df, lanes);
+      st(at(gGates, go + 2 * H + j), dg, lanes);
+      st(at(gGates, go + 3 * H + j), dO, lanes);
+      st(at(gcOut, s + j), dcp, lanes);
       j += lanes;
     }
   }
