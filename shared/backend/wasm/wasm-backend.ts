@@ -238,7 +238,8 @@ export class WasmBackend implements Backend {
       return true;
     }
     if (shape.length === 3 && sb[0] === 0 && sb[1] === 1 && sb[2] === 0) {
-      this.rowsOp(ROW_KIND.binaryCols, code, a.ptr, b.ptr, out.ptr, shape[0] * shape[1], shape[2], 1, shape[1]);
+      // b repeats every shape[1] rows: pieces start at multiples of that period.
+      this.rowsOp(ROW_KIND.binaryCols, code, a.ptr, b.ptr, out.ptr, shape[0] * shape[1], shape[2], shape[1], shape[1]);
       return true;
     }
     return false;
@@ -564,17 +565,18 @@ export class WasmBackend implements Backend {
    * Runs an elementwise kernel (cols = 1: `units` elements) or a row-wise one (`units` rows of
    * `cols` floats) through runChunk (kernels.ts, ROWS_CHUNK_ARGS), across the pool when it touches
    * at least a quarter of parallelMinMacs floats (ASLEEP_FACTOR times more when a pool thread
-   * sleeps). Pieces are whole rows — a multiple of `align` rows (causal softmax: whole [T, T]
-   * blocks) — or a multiple of ELEMENT_PIECE elements, so the SIMD groups and the scalar tail fall
-   * where a single call puts them; each element or row is then computed by the same instructions
-   * on any thread, and the bits do not depend on the thread count.
+   * sleeps). Pieces are a multiple of `align` rows (causal softmax: whole [T, T] blocks; a
+   * per-channel bias: whole periods of channels), and elementwise pieces also a multiple of
+   * ELEMENT_PIECE elements, so the SIMD groups and the scalar tail fall where a single call puts
+   * them; each element or row is then computed by the same instructions on any thread, and the
+   * bits do not depend on the thread count.
    */
   private rowsOp(kind: number, code: number, p0: number, p1: number, p2: number, units: number, cols: number, align = 1, period = 0, extra: readonly number[] = []): void {
     const pool = this.pool;
     const floats = units * cols;
     const min = (this.parallelMinMacs / 4) * (pool?.asleep ? ASLEEP_FACTOR : 1);
-    // binaryCols with a period shorter than the rows: pieces start at multiples of the period.
-    const unit = kind === ROW_KIND.binaryCols && period < units ? period : cols === 1 ? ELEMENT_PIECE : align;
+    // Pieces are whole multiples of `align` units, and of ELEMENT_PIECE too for elementwise kernels.
+    const unit = cols === 1 ? ELEMENT_PIECE * align : align;
     const wanted = pool ? Math.min(pool.threads * PIECES_PER_THREAD, Math.floor(units / unit)) : 1;
     if (!pool || floats < min || wanted < 2) {
       runChunk(this.kernels, OP.rows, [kind, code, p0, p1, p2, units, cols, units, period, ...extra], 0, 0);
