@@ -36,6 +36,8 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   resume?: ResumeMode;
   sendSamples?: boolean;
   balance: 'throughput' | 'even';
+  /** commander's --no-speculation sets this false. */
+  speculation: boolean;
   logLevel: LogLevel;
 }
 
@@ -68,6 +70,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
+    .addOption(env(new Option('--no-speculation', "never copy a late shard to an idle worker (by default a shard held 2.5x longer than recent shards took, at least 0.1 s, is re-run by an idle worker and the first result is used; with dropout that changes which worker's random mask a step gets)"), 'NO_SPECULATION'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
 }
 
@@ -94,6 +97,7 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     resume,
     sendSamples: flags.sendSamples ?? false,
     balance: flags.balance,
+    speculation: flags.speculation !== false,
     ...overrides,
   };
 }

@@ -40,6 +40,11 @@ export interface CoordinatorConfig extends TrainConfig {
   readonly sendSamples: boolean;
   /** Split each batch by measured worker throughput, or evenly. */
   readonly balance: BalanceMode;
+  /**
+   * Copy a late shard (held past a multiple of the recent shard times) to an idle worker; the first
+   * result is used. Default true. With dropout, which worker's result won changes the bits.
+   */
+  readonly speculation?: boolean;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
 }

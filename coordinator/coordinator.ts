@@ -76,6 +76,18 @@ export const STRAGGLER_FLOOR_MS = 1000;
 export const STRAGGLER_FIRST_MS = 10_000;
 const STRAGGLER_WINDOW = 21;
 
+/**
+ * A shard is copied to an idle worker (a speculative re-run) once it has been held for
+ * SPECULATION_FACTOR times the median time recent shards took from assignment to result, and at
+ * least SPECULATION_FLOOR_MS; with fewer than SPECULATION_MIN_SAMPLES shards timed (the first
+ * carry the workers' warm-up), after STRAGGLER_FIRST_MS. The factor is high enough that ordinary
+ * jitter rarely launches a copy: a copy that loses costs its worker one shard's compute.
+ */
+export const SPECULATION_FACTOR = 2.5;
+export const SPECULATION_FLOOR_MS = 100;
+const SPECULATION_MIN_SAMPLES = 3;
+const SHARD_LATENCY_WINDOW = 32;
+
 /** WebSocket close codes the coordinator uses (4000–4999 are application codes). */
 export const CLOSE_CODES = { deadline: 4001, refused: 4002, misbehaving: 4003, finished: 4004, shutdown: 4005, silent: 4006, joinTimeout: 4007 } as const;
 
@@ -118,6 +130,9 @@ export class Coordinator {
   private readonly unresponsive = new Set<number>();
   /** Wall times (ms) of the last completed steps, for the straggler threshold. */
   private readonly recentStepMs: number[] = [];
+  /** Times (ms) of the last accepted shards from assignment to result, for the speculation deadline. */
+  private readonly recentShardMs: number[] = [];
+  private speculationTimer: NodeJS.Timeout | null = null;
   /** Workers already reported late in the current round. */
   private readonly lateWarned = new Set<number>();
   private checkpointFailures = 0;
@@ -327,6 +342,8 @@ export class Coordinator {
     if (!link || link.state !== 'active') return;
     link.lastSeen = Date.now();
     const { step, version, shard } = err.frame;
+    if (step !== undefined) link.answered(step, shard);
+    else link.outstanding.clear();
     const round = this.round;
     let released = 0;
     if (round && (step === undefined || step === round.step) && (version === undefined || version === round.version)) {
@@ -364,6 +381,7 @@ export class Coordinator {
         return;
       case 'error':
         this.log.warn('worker reported an error', { worker: link?.label ?? conn.id, code: msg.code, message: msg.message });
+        if (link && msg.step !== undefined) link.answered(msg.step);
         return;
       case 'leave':
         if (link) this.drop(link, `left (${msg.reason}${msg.message ? `: ${msg.message}` : ''})`, 1000, 'leave');
@@ -419,7 +437,19 @@ export class Coordinator {
 
   private onGradients(link: WorkerLink, msg: GradientsMessage): void {
     const round = this.round;
-    if (!round || msg.step !== round.step || msg.version !== round.version) {
+    const expected = link.outstanding.has(`${msg.step}/${msg.shard}`);
+    link.answered(msg.step, msg.shard);
+    const current = round !== null && msg.step === round.step && msg.version === round.version;
+    const lost = current ? round.find(msg.shard) : undefined;
+    if (expected && (!current || (lost?.status === 'discarded' && lost.workerId === link.id))) {
+      // A late result for a shard another worker already covered (a speculative re-run won, or
+      // the step went on without it): dropped, counted, and no error to the worker.
+      this.metrics.gradient('discarded', 'none');
+      this.log.debug('discarded a late result', { worker: link.label, step: msg.step, shard: msg.shard, currentStep: round?.step ?? null });
+      this.scheduleSpeculation();
+      return;
+    }
+    if (!round || !current) {
       throw new ProtocolError('STALE_STEP', `gradients for step ${msg.step} (version ${msg.version}); the current step is ${round ? `${round.step} (version ${round.version})` : 'none'}`);
     }
     const shard = round.find(msg.shard);
@@ -445,9 +475,13 @@ export class Coordinator {
     if (this.acceptedAt) this.acceptedAt.last = now;
     else this.acceptedAt = { first: now, last: now };
     link.recordThroughput(msg.samples, msg.computeMs);
-    shard.status = 'done';
-    shard.result = result;
+    this.recentShardMs.push(Date.now() - shard.assignedAt);
+    if (this.recentShardMs.length > SHARD_LATENCY_WINDOW) this.recentShardMs.shift();
+    const { discarded } = round.finish(shard, result);
+    if (shard.speculative) this.metrics.speculation('copy_won');
+    else if (discarded.length > 0) this.metrics.speculation('original_won');
     if (round.complete) this.roundDone?.resolve();
+    else this.scheduleSpeculation();
   }
 
   private onClosed(conn: Connection, code: number, reason: string): void {
@@ -485,7 +519,76 @@ export class Coordinator {
     // same workers whichever join message arrived first (their dropout streams are seeded per worker).
     const active = this.activeWorkers.sort((a, b) => a.id - b.id);
     if (active.length < this.config.minWorkers || active.length === 0) return;
-    for (const shard of round.dispatch(this.weights(active), Date.now())) this.sendAssignment(round, shard);
+    // Workers still holding a shard that was copied for being late sit out until they answer.
+    const punctual = active.filter((w) => !w.late);
+    if (punctual.length === 0 || punctual.length === active.length) {
+      for (const shard of round.dispatch(this.weights(active), Date.now())) this.sendAssignment(round, shard);
+    } else if (this.config.balance === 'even') {
+      // The split stays that of every active worker (so the run's bits do not depend on who was
+      // late); the late workers' pieces go to the others, the least loaded first.
+      const load = new Map(punctual.map((w) => [w.id, 0]));
+      const pieces = round.dispatch(this.weights(active), Date.now());
+      for (const piece of pieces) if (load.has(piece.workerId!)) load.set(piece.workerId!, load.get(piece.workerId!)! + 1);
+      for (const piece of pieces) {
+        if (load.has(piece.workerId!)) continue;
+        const [id, n] = [...load].reduce((best, e) => (e[1] < best[1] ? e : best));
+        piece.workerId = id;
+        load.set(id, n + 1);
+      }
+      for (const piece of pieces) this.sendAssignment(round, piece);
+    } else {
+      for (const shard of round.dispatch(this.weights(punctual), Date.now())) this.sendAssignment(round, shard);
+    }
+    this.scheduleSpeculation();
+  }
+
+  /** How long a shard may be held before it is copied to an idle worker. */
+  private speculationThresholdMs(): number {
+    if (this.recentShardMs.length < SPECULATION_MIN_SAMPLES) return STRAGGLER_FIRST_MS;
+    const sorted = [...this.recentShardMs].sort((a, b) => a - b);
+    return Math.max(SPECULATION_FACTOR * sorted[sorted.length >> 1], SPECULATION_FLOOR_MS);
+  }
+
+  /** Arms the timer for the round's next late shard (each shard is copied once at most). */
+  private scheduleSpeculation(): void {
+    if (this.speculationTimer) clearTimeout(this.speculationTimer);
+    this.speculationTimer = null;
+    const round = this.round;
+    if (!round || this.config.speculation === false) return;
+    const threshold = this.speculationThresholdMs();
+    let earliest = Infinity;
+    for (const s of round.shards) if (s.status === 'assigned' && !round.hasCopy(s)) earliest = Math.min(earliest, s.assignedAt + threshold);
+    if (earliest === Infinity) return;
+    this.speculationTimer = setTimeout(() => this.speculate(), Math.max(0, earliest - Date.now()));
+    this.speculationTimer.unref();
+  }
+
+  /**
+   * Copies each late shard of the round to an idle worker (the fastest first): the first result
+   * of the two is used, the other discarded. The late worker sits out new rounds until it answers.
+   */
+  private speculate(): void {
+    this.speculationTimer = null;
+    const round = this.round;
+    if (!round) return;
+    const now = Date.now();
+    const threshold = this.speculationThresholdMs();
+    const idle = this.activeWorkers.filter((w) => !w.late && w.outstanding.size === 0).sort((a, b) => b.throughput - a.throughput || a.id - b.id);
+    const late = round.shards.filter((s) => s.status === 'assigned' && !round.hasCopy(s) && now - s.assignedAt >= threshold).sort((a, b) => a.assignedAt - b.assignedAt);
+    for (const shard of late) {
+      const helper = idle.shift();
+      if (!helper) break;
+      const holder = shard.workerId === null ? undefined : this.workers.get(shard.workerId);
+      if (holder) {
+        holder.late = true;
+        this.metrics.late(holder.metricName);
+      }
+      const copy = round.speculate(shard, helper.id, now);
+      this.metrics.speculation('launched');
+      this.log.info('speculative re-run of a late shard', { step: round.step, shard: shard.id, samples: shard.indices.length, lateWorker: holder?.label ?? null, heldMs: now - shard.assignedAt, thresholdMs: Math.round(threshold), copyTo: helper.label });
+      this.sendAssignment(round, copy);
+    }
+    this.scheduleSpeculation();
   }
 
   /**
@@ -517,6 +620,7 @@ export class Coordinator {
       const batch = this.pool.batch(shard.indices, this.sampleBuffers);
       msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, [batch.size]) };
     }
+    link.assigned(round.step, shard.id);
     link.conn.send(msg);
   }
 
@@ -636,6 +740,8 @@ export class Coordinator {
     } finally {
       this.round = null;
       this.roundDone = null;
+      if (this.speculationTimer) clearTimeout(this.speculationTimer);
+      this.speculationTimer = null;
     }
   }
 
@@ -766,7 +872,7 @@ export class Coordinator {
           this.optimizer.step();
           const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
           const correct = contributions.reduce((s, c) => s + c.correct, 0);
-          if (this.config.auditSamples) for (const s of round.shards) if (s.status === 'done') this.audit(epoch, s.indices);
+          if (this.config.auditSamples) for (const s of round.completed()) this.audit(epoch, s.indices);
           const c = this.cursor;
           this.cursor = {
             epoch,

@@ -1,14 +1,17 @@
 /**
  * Every metric the coordinator exports (besides the common ones of shared/metrics/common.ts),
  * declared in this one file on an injected registry. See docs/metrics.md for what each means.
- * Label values are bounded sets: never a step, run id, worker id or sample index.
+ * Label values are bounded sets: never a step, run id, worker id or sample index (a worker's
+ * --name, bounded by the fleet, labels the late-shard counter).
  */
 
 import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../shared/protocol/errors.js';
 import { createCommonMetrics, type CommonMetrics } from '../shared/metrics/common.js';
 
-export type GradientResult = 'accepted' | 'stale' | 'rejected';
+export type GradientResult = 'accepted' | 'stale' | 'rejected' | 'discarded';
+/** launched: a late shard was copied to an idle worker; copy_won / original_won: which result was used. */
+export type SpeculationOutcome = 'launched' | 'copy_won' | 'original_won';
 export type WorkerFailureKind = 'disconnect' | 'timeout' | 'silent' | 'rejected';
 export type MembershipChange = 'join' | 'leave' | 'drop';
 export type Split = 'train' | 'validation' | 'test';
@@ -42,10 +45,15 @@ export interface CoordinatorMetrics {
   readonly checkpointFailures: Counter;
   readonly stragglerWarnings: Counter;
   readonly rejectedConnections: Counter<'reason'>;
+  readonly speculativeShards: Counter<'outcome'>;
+  readonly lateShards: Counter<'worker'>;
   gradient(result: GradientResult, reason: ErrorCode | 'none'): void;
   workerFailure(kind: WorkerFailureKind): void;
   membership(kind: MembershipChange): void;
   refused(reason: ConnectionRefusal): void;
+  speculation(outcome: SpeculationOutcome): void;
+  /** A shard of `worker` (its --name, or 'unnamed') was late enough to be copied to another worker. */
+  late(worker: string): void;
   /** Called at every scrape for meshgrad_workers{state}. */
   setWorkerCounts(counts: () => Readonly<Record<WorkerGaugeState, number>>): void;
   /** Called at every scrape for meshgrad_gradient_norm (a full pass over the gradient: not per step). */
@@ -66,9 +74,12 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
       for (const [state, n] of Object.entries(counts())) this.set({ state }, n);
     },
   });
-  const gradientsReceived = new Counter({ name: 'meshgrad_gradients_received_total', help: 'Gradient contributions received, by result (accepted, stale, rejected) and reason (protocol error code, or none).', labelNames: ['result', 'reason'] as const, registers });
+  const gradientsReceived = new Counter({ name: 'meshgrad_gradients_received_total', help: 'Gradient contributions received, by result (accepted, stale, rejected, discarded: a late result for a shard another worker already covered) and reason (protocol error code, or none).', labelNames: ['result', 'reason'] as const, registers });
   const workerFailures = new Counter({ name: 'meshgrad_worker_failures_total', help: 'Workers dropped involuntarily, by kind: disconnect, timeout (missed the step deadline), silent (nothing heard for four heartbeats), rejected (repeated rejected contributions).', labelNames: ['kind'] as const, registers });
   const membershipChanges = new Counter({ name: 'meshgrad_membership_changes_total', help: 'Membership changes: join, leave (the worker said leave), drop (disconnect, timeout, misbehaviour).', labelNames: ['kind'] as const, registers });
+  const speculativeShards = new Counter({ name: 'meshgrad_speculative_shards_total', help: 'Speculative re-runs: launched (a late shard copied to an idle worker), then copy_won or original_won (whose result the step used; the other is discarded).', labelNames: ['outcome'] as const, registers });
+  const lateShards = new Counter({ name: 'meshgrad_late_shards_total', help: "Shards copied to another worker for being late, by the late worker's --name ('unnamed' without one).", labelNames: ['worker'] as const, registers });
+  for (const outcome of ['launched', 'copy_won', 'original_won']) speculativeShards.inc({ outcome }, 0);
   const rejectedConnections = new Counter({ name: 'meshgrad_rejected_connections_total', help: 'Connections refused before joining the run, by reason: bad_token, protocol_version, shutting_down.', labelNames: ['reason'] as const, registers });
   // Series a dashboard expects to see from the start, at 0.
   gradientsReceived.inc({ result: 'accepted', reason: 'none' }, 0);
@@ -104,6 +115,10 @@ export function createCoordinatorMetrics(registry: Registry = new Registry()): C
     checkpointFailures: new Counter({ name: 'meshgrad_checkpoint_failures_total', help: 'Checkpoints that could not be written (full disk, permissions, ...); the previous checkpoint stays as it was.', registers }),
     stragglerWarnings: new Counter({ name: 'meshgrad_straggler_warnings_total', help: 'Times a step waited for a worker past the straggler threshold (3x the median recent step time, at least 1 s): once per step and late worker.', registers }),
     rejectedConnections,
+    speculativeShards,
+    lateShards,
+    speculation: (outcome) => speculativeShards.inc({ outcome }),
+    late: (worker) => lateShards.inc({ worker }),
     gradient: (result, reason) => gradientsReceived.inc({ result, reason }),
     workerFailure: (kind) => workerFailures.inc({ kind }),
     membership: (kind) => membershipChanges.inc({ kind }),

@@ -34,6 +34,16 @@ export class WorkerLink {
   throughput = 0;
   consecutiveRejects = 0;
   lastSeen = Date.now();
+  /**
+   * Assignments sent and not answered yet, by `step/shard` key (value: the step). A worker with
+   * none is idle: a late shard of the round may be copied to it.
+   */
+  readonly outstanding = new Map<string, number>();
+  /**
+   * Set when one of its shards was copied to another worker for being late: new rounds leave it
+   * out until it answers everything it holds (a frozen worker then stops stalling every step).
+   */
+  late = false;
   /** What this worker computed: its accepted contributions (kept by the coordinator after it leaves). */
   readonly share: WorkerShare;
   private shardsTimed = 0;
@@ -53,6 +63,23 @@ export class WorkerLink {
 
   get label(): string {
     return `w${this.id}${this.name ? ` (${this.name})` : ''}`;
+  }
+
+  /** The name metrics use for it (its --name; bounded by the fleet, unlike the connection id). */
+  get metricName(): string {
+    return this.name || 'unnamed';
+  }
+
+  /** An assignment sent to it. */
+  assigned(step: number, shard: number): void {
+    this.outstanding.set(`${step}/${shard}`, step);
+  }
+
+  /** It answered (a result, however it was judged) for `step`'s `shard`, or, without a shard, for every shard of `step`. */
+  answered(step: number, shard?: number): void {
+    if (shard !== undefined) this.outstanding.delete(`${step}/${shard}`);
+    else for (const [key, s] of this.outstanding) if (s === step) this.outstanding.delete(key);
+    if (this.outstanding.size === 0) this.late = false;
   }
 
   recordThroughput(samples: number, computeMs: number): void {

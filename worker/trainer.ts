@@ -11,7 +11,7 @@ import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
-import { Rng } from '../shared/util/random.js';
+import { derivedSeed, Rng } from '../shared/util/random.js';
 
 /** What computing one assignment took, for the worker's metrics. */
 export interface ShardReport extends GradientTiming {
@@ -40,7 +40,8 @@ export class Replica {
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
     this.specJson = JSON.stringify(spec);
-    // Initial values are replaced by the coordinator's right away; the seed only drives dropout.
+    // Initial values are replaced by the coordinator's right away; dropout's streams are
+    // reseeded for every shard (see compute()).
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
@@ -101,6 +102,10 @@ export class Replica {
       batch = ds.batch(indices, this.buffers);
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
+    // Dropout masks come from the run's seed, the step and the piece's first sample, not from
+    // this worker: whichever worker computes a piece (a redone or speculatively copied shard)
+    // gets the same bits, so timing never enters a --balance even run.
+    this.model.reseedRandomStreams(derivedSeed(this.welcome.seed, assign.step, assign.indices.data.byteLength >= 4 ? new DataView(assign.indices.data.buffer, assign.indices.data.byteOffset, 4).getInt32(0, true) : 0));
     const input = batch;
     this.model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
     const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };

@@ -242,7 +242,7 @@ export class MultiHeadAttention extends Module {
     outProj.bias?.dataSync().fill(0);
     // Forked always (not only when dropout > 0), so later layers' initialisation from `rng` does
     // not depend on the dropout setting.
-    this.rng = rng.fork();
+    this.rng = this.registerRandomStream(rng.fork());
   }
 
   /** Unmasked self-attention. */
@@ -348,7 +348,7 @@ export class TransformerBlock extends Module {
     this.attn = this.registerModule('attn', new MultiHeadAttention(dModel, numHeads, rng, { dropout: this.dropout }));
     this.ln2 = this.registerModule('ln2', new LayerNorm(dModel));
     this.mlp = this.registerModule('mlp', new Sequential(new Linear(dModel, hidden, rng), new GELU(), new Linear(hidden, dModel, rng)));
-    this.rng = rng.fork();
+    this.rng = this.registerRandomStream(rng.fork());
   }
 
   forward(x: Tensor, options: BlockForwardOptions = {}): Tensor {

@@ -72,8 +72,10 @@ export class Flatten extends Module {
 
 /** Inverted dropout: zeroes with probability p in training and scales the rest by 1/(1−p). */
 export class Dropout extends Module {
-  constructor(readonly p: number, private readonly rng: Rng) {
+  private readonly rng: Rng;
+  constructor(readonly p: number, rng: Rng) {
     super();
+    this.rng = this.registerRandomStream(rng);
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
   }
   forward(x: Tensor): Tensor {

@@ -7,6 +7,7 @@
 
 import { formatShape, sameShape, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { derivedSeed, type Rng } from '../util/random.js';
 
 /** What `loadStateDict` accepts per entry: a tensor, or a shape and host data. */
 export interface StateEntry {
@@ -44,6 +45,25 @@ export abstract class Module {
     this.ownBuffers.set(name, t);
     if (options.integer) this.ownIntegerBuffers.add(name);
     return t;
+  }
+
+  /** The generators this module draws from in forward (dropout masks), for reseedRandomStreams. */
+  private readonly ownStreams: Rng[] = [];
+
+  /** Declares a generator that forward draws from (dropout): reseedRandomStreams restarts it. */
+  protected registerRandomStream(rng: Rng): Rng {
+    this.ownStreams.push(rng);
+    return rng;
+  }
+
+  /**
+   * Restarts every random stream of the model (dropout masks) from `seed`: the k-th module's j-th
+   * stream from derivedSeed(seed, k, j), in namedModules order. A distributed worker calls it per
+   * shard with a seed named by the step and the shard's samples, so a shard's masks do not depend
+   * on which worker computes it.
+   */
+  reseedRandomStreams(seed: number): void {
+    this.namedModules().forEach(([, m], k) => m.ownStreams.forEach((rng, j) => rng.reseed(derivedSeed(seed, k, j))));
   }
 
   protected registerModule<M extends Module>(name: string, m: M): M {

@@ -30,12 +30,19 @@ export class Rng {
   private spare: number | null = null;
 
   constructor(seed: number) {
+    this.s0 = this.s1 = this.s2 = this.s3 = 0;
+    this.reseed(seed);
+  }
+
+  /** Restarts the stream as `new Rng(seed)` would (layers holding this generator keep it). */
+  reseed(seed: number): void {
     if (!Number.isFinite(seed)) throw new RangeError(`Rng seed must be a finite number, got ${seed}`);
     const mix = splitmix32(Math.floor(seed) ^ Math.floor(seed / 2 ** 32));
     this.s0 = mix();
     this.s1 = mix();
     this.s2 = mix();
     this.s3 = mix();
+    this.spare = null;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
@@ -119,6 +126,17 @@ export class Rng {
   fork(): Rng {
     return new Rng(this.nextUint32() * 4096 + (this.nextUint32() >>> 20));
   }
+}
+
+/**
+ * A seed for the stream of one piece of work named by up to three integers (a run's seed, a step,
+ * a sample index): each is mixed through splitmix32 in turn, and the two last words make a 53-bit
+ * seed, so nearby names give unrelated streams.
+ */
+export function derivedSeed(a: number, b: number, c: number): number {
+  const hi = splitmix32((splitmix32(a >>> 0)() ^ (b >>> 0)) >>> 0)();
+  const lo = splitmix32((hi ^ (c >>> 0)) >>> 0)();
+  return (hi & 0x1fffff) * 2 ** 32 + lo;
 }
 
 function rotl(x: number, k: number): number {

@@ -202,6 +202,8 @@ describe('a frozen worker (SIGSTOP) holding a shard', () => {
     const coordinator = start('coordinator', [
       ...COORDINATOR, '--train-samples', '2560', '--batch-size', '128', '--epochs', '100', '--test-samples', '500',
       '--min-workers', '2', '--balance', 'even', '--checkpoint-dir', dir, '--stop-timeout', '3',
+      // The step must wait for the frozen worker: no copy of its shard to the healthy one.
+      '--no-speculation',
     ]);
     const metrics = `http://127.0.0.1:${String((await coordinator.waitForLog('metrics listening')).port)}`;
     const url = String((await coordinator.waitForLog('coordinator listening')).url);

@@ -62,7 +62,7 @@ describe('bit-for-bit reproducibility', () => {
     expect(differing(first, init).length).toBe(first.size);
   });
 
-  it('with dropout (each worker draws its own masks) and three workers, too', { timeout: 480_000 }, async () => {
+  it('with dropout (each shard draws its masks from the seed, the step and its first sample) and three workers, too', { timeout: 480_000 }, async () => {
     const args = ['local', '--workers', '3', '--balance', 'even', '--model', DROPOUT_SPEC, '--seed', '2', '--max-steps', '8', '--batch-size', '100'];
     const first = await run(args, 'dropout-a.safetensors');
     const second = await run(args, 'dropout-b.safetensors');
