@@ -3,9 +3,10 @@
  * against TensorFlow.js (CPU and WASM backends) in one process run, the cost of a task in a piscina
  * pool against meshgrad's fork-join pool, meshgrad's distributed training against its
  * single-process training, and the training steps of the mlp, cnn, char-lstm and gpt-tiny presets
- * against PyTorch's (issue 12's acceptance comparison).
+ * against PyTorch's (issue 12's acceptance comparison); and, on its own (`--suite network`, root only), distributed
+ * training over an emulated network against PyTorch DDP over gloo (issue 13).
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network] [--isolate] [--plan]
  *
  * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
  * per-task cost of thread pools (bench/pool.ts), the distributed step (bench/distributed.ts:
@@ -13,7 +14,9 @@
  * aggregation throughput) and the presets' steps against PyTorch with 1 and 2 threads, with the
  * 1-thread profile of each (bench/model-steps.ts; PyTorch runs as /usr/bin/python3
  * bench/torch_presets.py, and is left out, saying so, without python3-torch), in that order, in
- * this process (--isolate: each in a fresh child process). Prints a table per suite; --json writes
+ * this process (--isolate: each in a fresh child process). `all` is those five; the network suite
+ * (bench/network.ts: network namespaces and tc, so root; skipped with the reason otherwise) runs
+ * only when asked for by name, so `npm run bench` needs no root and no minutes of testbed runs. Prints a table per suite; --json writes
  * every figure (and the machine) to FILE. Exits with 1 when a sanity check fails (a loss that does
  * not go down, a tfjs leak, a wasm heap that grows, a wrong product or gradient sum, a PyTorch
  * model whose parameter count differs from meshgrad's). The speed targets are printed, not enforced.
@@ -30,19 +33,28 @@ import { MATMUL_ENGINES, runMatmulSuite, type MatmulMeasurement, type MatmulSuit
 import { REFERENCE_ENGINE, runMlpStepSuite, type MlpStepSuiteResult } from './mlp-step.js';
 import { runPoolSuite, type CallStats, type MatmulTiming, type PoolSuiteResult } from './pool.js';
 import { PROFILE_TOP_ROWS, runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
+import { runNetworkSuite, type NetworkSuiteResult } from './network.js';
+import { networkTable } from './network-table.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models] [--isolate] [--plan]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network] [--isolate] [--plan]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed' or 'models' suite (default: all);
-                 'models': the mlp, cnn, char-lstm and gpt-tiny steps against PyTorch (/usr/bin/python3 with python3-torch), 1 and 2 threads
+  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed', 'models' or 'network' suite (default: all,
+                 which is the first five);
+                 'models': the mlp, cnn, char-lstm and gpt-tiny steps against PyTorch (/usr/bin/python3 with python3-torch), 1 and 2 threads;
+                 'network': meshgrad (coordinator + 1 or 2 workers) and PyTorch DDP-gloo over an emulated network at 10000, 1000
+                 and 100 Mbit/s (network namespaces + tc tbf: needs root, else skipped with the reason; not part of 'all')
   --isolate      run each suite in a fresh Node process (default: all in this one)
   --plan         print what these flags would run (suites, process, output file) and exit`;
 
-type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models';
+type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models' | 'network';
+/** The suites of `all`, in the order they run. */
 const SUITES = ['mlp', 'matmul', 'pool', 'distributed', 'models'] as const;
+/** Suites that run only when named: `network` needs root and several minutes of testbed runs. */
+const NAMED_ONLY_SUITES = ['network'] as const;
+const ALL_SUITE_NAMES: readonly Exclude<SuiteName, 'all'>[] = [...SUITES, ...NAMED_ONLY_SUITES];
 
 interface Args {
   readonly quick: boolean;
@@ -75,7 +87,7 @@ function parseCommandLine(argv: string[]): Args {
     process.exit(0);
   }
   const suite = values.suite ?? 'all';
-  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed or models)`);
+  if (suite !== 'all' && !(ALL_SUITE_NAMES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed, models or network)`);
   return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), plan: values.plan ?? false, child: values.child ?? false };
 }
 
@@ -295,7 +307,7 @@ function distributedTable(r: DistributedSuiteResult): string {
   ].join('\n');
 }
 
-type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult; models?: ModelStepsResult };
+type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult; models?: ModelStepsResult; network?: NetworkSuiteResult };
 
 function modelsTable(r: ModelStepsResult): string {
   const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : fmt(v, v < 10 ? 2 : 1));
@@ -382,6 +394,10 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       log('models suite (mlp, cnn, char-lstm, gpt-tiny vs PyTorch):');
       results.models = await runModelStepsSuite({ quick, log });
       console.log(`${modelsTable(results.models)}\n`);
+    } else if (suite === 'network') {
+      log('network suite (emulated network: meshgrad vs PyTorch DDP-gloo):');
+      results.network = await runNetworkSuite({ quick, log });
+      console.log(`${networkTable(results.network)}\n`);
     } else {
       log('distributed suite:');
       results.distributed = await runDistributedSuite({ quick, log });
@@ -413,12 +429,14 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
         pool: PoolSuiteResult | null;
         distributed: DistributedSuiteResult | null;
         models?: ModelStepsResult | null;
+        network?: NetworkSuiteResult | null;
       };
       if (suite === 'mlp' && report.mlpStep) results.mlp = report.mlpStep;
       if (suite === 'matmul' && report.matmul) results.matmul = report.matmul;
       if (suite === 'pool' && report.pool) results.pool = report.pool;
       if (suite === 'distributed' && report.distributed) results.distributed = report.distributed;
       if (suite === 'models' && report.models) results.models = report.models;
+      if (suite === 'network' && report.network) results.network = report.network;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -426,10 +444,15 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
   return results;
 }
 
+/** `all`: the five suites that need no root; a name: that suite alone. */
+function selectedSuites(suite: SuiteName): Exclude<SuiteName, 'all'>[] {
+  return suite === 'all' ? [...SUITES] : ALL_SUITE_NAMES.filter((s) => s === suite);
+}
+
 async function main(): Promise<number> {
   const args = parseCommandLine(process.argv.slice(2));
   if (args.plan) {
-    const planned = SUITES.filter((s) => args.suite === 'all' || args.suite === s);
+    const planned = selectedSuites(args.suite);
     console.log(`plan: suites ${planned.join(', ')}; ${args.isolate ? 'a fresh Node process per suite' : 'all in this process'}; ${args.quick ? 'quick iteration counts' : 'full iteration counts'}; ${args.json === undefined ? 'no JSON file' : `JSON to ${resolve(args.json)}`}`);
     return 0;
   }
@@ -448,7 +471,7 @@ async function main(): Promise<number> {
   }
 
   // The MLP step first: the headline figure is measured in a fresh process either way.
-  const suites = SUITES.filter((s) => args.suite === 'all' || args.suite === s);
+  const suites = selectedSuites(args.suite);
   const results = args.isolate ? runIsolated(suites, args.quick) : await runInProcess(suites, args.quick);
   const ok = suites.every((s) => results[s]?.ok === true);
 
@@ -474,6 +497,7 @@ async function main(): Promise<number> {
       pool: results.pool ?? null,
       distributed: results.distributed ?? null,
       models: results.models ?? null,
+      network: results.network ?? null,
     };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     if (!args.child) console.log(`results written to ${file}`);
