@@ -45,6 +45,12 @@ export interface CoordinatorConfig extends TrainConfig {
    * result is used. Default true. With dropout, which worker's result won changes the bits.
    */
   readonly speculation?: boolean;
+  /**
+   * Gradient bucket size in bytes (--bucket-mb): the parameters are cut into runs of about this
+   * size, from the last layer backwards, each sent, summed, stepped and sent back on its own as
+   * soon as it is ready. 0: one message each way per step. Default 256 KiB.
+   */
+  readonly bucketBytes?: number;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
 }

@@ -6,7 +6,7 @@
 
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { GradientsMessage } from '../shared/protocol/messages.js';
-import { fromWireFloat32 } from '../shared/protocol/wire-tensor.js';
+import { fromWireFloat32, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import type { Shape } from '../shared/tensor/shape.js';
 import type { Contribution } from './aggregate.js';
 
@@ -22,25 +22,19 @@ function allFinite(a: Float32Array): number {
   return -1;
 }
 
-/** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
-export function decodeContribution(
-  msg: GradientsMessage,
-  params: readonly ParamInfo[],
-  expectedSamples: number,
-  allocate?: (index: number, length: number) => Float32Array,
-  labelsPerSample = 1,
-  buffers: readonly ParamInfo[] = [],
-): Contribution & { loss: number; correct: number } {
-  if (msg.samples !== expectedSamples) {
-    throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
+/**
+ * Validates and decodes gradient tensors for `params` (the parameters `offset`, `offset + 1`, ...
+ * of the model: a bucket, or all of them); `allocate(i, n)` supplies the array for parameter
+ * `offset + i`. Errors name the model's parameter index.
+ */
+export function decodeGradients(tensors: readonly WireTensor[], params: readonly ParamInfo[], offset = 0, allocate?: (index: number, length: number) => Float32Array): Float32Array[] {
+  if (tensors.length !== params.length) {
+    const what = offset === 0 && params.length > 0 ? 'one per parameter' : `parameters ${offset}..${offset + params.length - 1}`;
+    throw new ProtocolError('BAD_SHAPE', `expected ${params.length} gradient tensors (${what}), got ${tensors.length}`);
   }
-  if (msg.correct > msg.samples * labelsPerSample) throw new ProtocolError('BAD_MESSAGE', `gradients claim ${msg.correct} correct of ${msg.samples * labelsPerSample} labels`);
-  if (!Number.isFinite(msg.loss)) throw new ProtocolError('NON_FINITE', `loss is ${msg.loss}`);
-  if (msg.grads.length !== params.length) {
-    throw new ProtocolError('BAD_SHAPE', `expected ${params.length} gradient tensors (one per parameter), got ${msg.grads.length}`);
-  }
-  const grads = msg.grads.map((t, i) => {
-    const p = params[i];
+  return tensors.map((t, j) => {
+    const i = offset + j;
+    const p = params[j];
     if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
       throw new ProtocolError('BAD_SHAPE', `gradient ${i} (${p.name}) has shape [${t.shape.join(', ')}], the parameter is [${p.shape.join(', ')}]`);
     }
@@ -49,6 +43,25 @@ export function decodeContribution(
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
     return g;
   });
+}
+
+/** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
+export function decodeContribution(
+  msg: GradientsMessage,
+  params: readonly ParamInfo[],
+  expectedSamples: number,
+  allocate?: (index: number, length: number) => Float32Array,
+  labelsPerSample = 1,
+  buffers: readonly ParamInfo[] = [],
+  /** With buckets: `params` are the final bucket's, starting at this parameter index. */
+  gradOffset = 0,
+): Contribution & { loss: number; correct: number } {
+  if (msg.samples !== expectedSamples) {
+    throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
+  }
+  if (msg.correct > msg.samples * labelsPerSample) throw new ProtocolError('BAD_MESSAGE', `gradients claim ${msg.correct} correct of ${msg.samples * labelsPerSample} labels`);
+  if (!Number.isFinite(msg.loss)) throw new ProtocolError('NON_FINITE', `loss is ${msg.loss}`);
+  const grads = decodeGradients(msg.grads, params, gradOffset, allocate);
   const sent = msg.buffers ?? [];
   if (sent.length !== buffers.length) throw new ProtocolError('BAD_SHAPE', `expected ${buffers.length} buffer tensors (BatchNorm statistics), got ${sent.length}`);
   const bufferValues = sent.map((t, i) => {

@@ -23,7 +23,7 @@ import type { LrSchedule } from '../shared/optim/schedule.js';
 import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
-import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type AssignMessage, type GradBucketMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
 import { toWire } from '../shared/protocol/wire-tensor.js';
 import { checkBatchSize } from '../shared/train/fit.js';
 import { backendOf, evaluateUnlessAbandoned, type EvalResult } from '../shared/train/classify.js';
@@ -37,7 +37,9 @@ import { Rng } from '../shared/util/random.js';
 import { averageBuffers, sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics, type WorkerFailureKind } from './metrics.js';
-import { decodeContribution, type ParamInfo } from './contribution.js';
+import { decodeContribution, decodeGradients, type ParamInfo } from './contribution.js';
+import { RoundBuckets } from './buckets.js';
+import { bucketRange, planBuckets } from '../shared/protocol/buckets.js';
 import { latestPath, loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
 import { Transport, type Connection } from './transport.js';
@@ -62,6 +64,9 @@ export interface CoordinatorSummary extends TrainSummary {
    */
   readonly failure: string | null;
 }
+
+/** Gradient bucket size by default (--bucket-mb 0.25). */
+export const DEFAULT_BUCKET_BYTES = 256 * 1024;
 
 /** How long a stop waits for the step in flight by default (--stop-timeout). */
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
@@ -133,6 +138,13 @@ export class Coordinator {
   /** Times (ms) of the last accepted shards from assignment to result, for the speculation deadline. */
   private readonly recentShardMs: number[] = [];
   private speculationTimer: NodeJS.Timeout | null = null;
+  /** The first parameter of each gradient bucket (one bucket: whole-gradient messages). */
+  private readonly bucketStarts: number[];
+  /** The current round's buckets (null without buckets, or between rounds). */
+  private roundBuckets: RoundBuckets | null = null;
+  private readonly bucketScratch: Float64Array[][] = [];
+  /** Joins that arrived while a round had stepped some buckets: welcomed once the step is sent. */
+  private readonly deferredJoins: Array<{ conn: Connection; msg: JoinMessage }> = [];
   /** Workers already reported late in the current round. */
   private readonly lateWarned = new Set<number>();
   private checkpointFailures = 0;
@@ -194,6 +206,7 @@ export class Coordinator {
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
     const integerBuffers = this.model.integerBufferNames();
     this.bufferInfo = this.model.namedBuffers().map(([name, b]) => ({ name, shape: b.shape, integer: integerBuffers.has(name) }));
+    this.bucketStarts = planBuckets(this.slots.map((s) => s.value.byteLength), config.bucketBytes ?? DEFAULT_BUCKET_BYTES);
     this.optimizer = createOptimizer(config.optimizer, this.slots, {
       lr: config.lr,
       momentum: config.momentum,
@@ -230,7 +243,7 @@ export class Coordinator {
         refused: (reason) => metrics.refused(reason),
       },
     );
-    log.info('coordinator listening', { url: c.transport.url, runId: c.runId, parameters: c.model.parameterCount(), minWorkers: config.minWorkers });
+    log.info('coordinator listening', { url: c.transport.url, runId: c.runId, parameters: c.model.parameterCount(), minWorkers: config.minWorkers, gradientBuckets: c.bucketStarts.length });
     return c;
   }
 
@@ -337,7 +350,7 @@ export class Coordinator {
    * round — goes back to the pool at once, and it counts toward the consecutive-rejections rule.
    */
   private onRejectedFrame(conn: Connection, err: ProtocolError): void {
-    if (err.frame?.type !== 'gradients') return;
+    if (err.frame?.type !== 'gradients' && err.frame?.type !== 'gradbucket') return;
     const link = this.workers.get(conn.id);
     if (!link || link.state !== 'active') return;
     link.lastSeen = Date.now();
@@ -377,6 +390,14 @@ export class Coordinator {
           if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
           throw err;
         }
+      case 'gradbucket':
+        try {
+          if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
+          return this.onGradBucket(link, msg);
+        } catch (err) {
+          if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
+          throw err;
+        }
       case 'heartbeat':
         return;
       case 'error':
@@ -400,6 +421,11 @@ export class Coordinator {
       conn.sendError('VERSION_MISMATCH', `protocol version ${msg.protocol} is not supported; the coordinator speaks version ${PROTOCOL_VERSION}`);
       conn.send({ type: 'leave', reason: 'refused', message: `protocol version ${msg.protocol} != ${PROTOCOL_VERSION}` });
       conn.close(CLOSE_CODES.refused, 'protocol version mismatch');
+      return;
+    }
+    if (this.roundBuckets?.stepped.some(Boolean)) {
+      // Some of this step's buckets already hold the next version: welcome it once the step is sent.
+      this.deferredJoins.push({ conn, msg });
       return;
     }
     if (this.stopRequested) {
@@ -430,6 +456,7 @@ export class Coordinator {
       paramNames: this.paramInfo.map((p) => p.name),
       buffers: this.wireBuffers(),
       bufferNames: this.bufferInfo.map((b) => b.name),
+      buckets: this.bucketStarts.length > 1 ? this.bucketStarts : undefined,
     });
     this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
     this.onMembershipChange();
@@ -457,8 +484,20 @@ export class Coordinator {
       throw new ProtocolError('NOT_ASSIGNED', `shard ${msg.shard} of step ${msg.step} is not assigned to this worker`);
     }
     let result;
+    const rb = this.roundBuckets;
     try {
-      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1, this.bufferInfo);
+      let params: readonly ParamInfo[] = this.paramInfo;
+      let offset = 0;
+      if (rb) {
+        if (msg.bucket === undefined || msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} name bucket ${String(msg.bucket)}; the run has buckets 0..${rb.count - 1}`);
+        for (let k = 0; k < rb.count; k++) {
+          if (k !== msg.bucket && !rb.isCounted(shard, k)) throw new ProtocolError('BAD_MESSAGE', `gradients end shard ${msg.shard} before its bucket ${k} came`);
+        }
+        const range = bucketRange(this.bucketStarts, this.slots.length, msg.bucket);
+        params = this.paramInfo.slice(range.start, range.end);
+        offset = range.start;
+      } else if (msg.bucket !== undefined) throw new ProtocolError('BAD_MESSAGE', `gradients name bucket ${msg.bucket}; this run sends whole gradients`);
+      result = decodeContribution(msg, params, shard.indices.length, (i, n) => this.takeGradArray(i, n), this.train.labelsPerSample ?? 1, this.bufferInfo, offset);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
@@ -477,11 +516,85 @@ export class Coordinator {
     link.recordThroughput(msg.samples, msg.computeMs);
     this.recentShardMs.push(Date.now() - shard.assignedAt);
     if (this.recentShardMs.length > SHARD_LATENCY_WINDOW) this.recentShardMs.shift();
+    const bucketGrads = result.grads;
+    if (rb) result = { ...result, grads: [] };
     const { discarded } = round.finish(shard, result);
+    if (rb) this.addBucket(rb, shard, msg.bucket!, bucketGrads);
     if (shard.speculative) this.metrics.speculation('copy_won');
     else if (discarded.length > 0) this.metrics.speculation('original_won');
     if (round.complete) this.roundDone?.resolve();
     else this.scheduleSpeculation();
+  }
+
+  /** A recycled (or new) array for parameter i's gradient. */
+  private takeGradArray(i: number, n: number): Float32Array {
+    return this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n));
+  }
+
+  /** One bucket of a shard's gradients, sent while the worker's backward goes on. */
+  private onGradBucket(link: WorkerLink, msg: GradBucketMessage): void {
+    const round = this.round;
+    const rb = this.roundBuckets;
+    if (!round || !rb || msg.step !== round.step || msg.version !== round.version) {
+      // A bucket of a shard this worker still owes from a step that went on without it.
+      if (link.outstanding.has(`${msg.step}/${msg.shard}`)) return;
+      throw new ProtocolError('STALE_STEP', `gradient bucket for step ${msg.step} (version ${msg.version}); the current step is ${round ? `${round.step} (version ${round.version})` : 'none'}`);
+    }
+    const shard = round.find(msg.shard);
+    if (!shard || shard.workerId !== link.id || (shard.status !== 'assigned' && shard.status !== 'discarded')) {
+      throw new ProtocolError('NOT_ASSIGNED', `shard ${msg.shard} of step ${msg.step} is not assigned to this worker`);
+    }
+    if (shard.status === 'discarded') return; // its group is covered by the member that won
+    let grads: Float32Array[];
+    try {
+      if (msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradient bucket ${msg.bucket}; the run has buckets 0..${rb.count - 1}`);
+      const range = bucketRange(this.bucketStarts, this.slots.length, msg.bucket);
+      grads = decodeGradients(msg.grads, this.paramInfo.slice(range.start, range.end), range.start, (i, n) => this.takeGradArray(i, n));
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      link.conn.sendError(err.code, err.message, msg.step);
+      round.release(link.id, shard.id);
+      this.rejectContribution(link, err, msg.step, true);
+      return;
+    }
+    this.addBucket(rb, shard, msg.bucket, grads);
+  }
+
+  /** Counts a bucket (once per group of samples) and, once its sum is complete, steps and sends it. */
+  private addBucket(rb: RoundBuckets, shard: Shard, k: number, grads: readonly Float32Array[]): void {
+    const { start } = bucketRange(this.bucketStarts, this.slots.length, k);
+    const outcome = rb.add(shard, k, grads);
+    if (outcome === 'duplicate') grads.forEach((g, i) => (this.gradPool[start + i] ??= []).push(g));
+    if (outcome !== 'complete') return;
+    this.sumBucket(rb, k);
+    // With --clip-norm the step needs the whole gradient's norm: every bucket is stepped at the end.
+    if (this.config.clipNorm !== undefined) return;
+    if (!rb.stepped.some(Boolean)) this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
+    const range = bucketRange(this.bucketStarts, this.slots.length, k);
+    this.optimizer.stepRange(range.start, range.end);
+    rb.markStepped(k);
+    // The last bucket goes with the buffers, once the round has completed.
+    if (!rb.stepped.every(Boolean)) this.broadcastBucket(k, this.round!.version + 1, false);
+  }
+
+  /** Writes bucket k's summed gradient into its slots' grads (shard-group order, float64, rounded once). */
+  private sumBucket(rb: RoundBuckets, k: number): void {
+    const { start, end } = bucketRange(this.bucketStarts, this.slots.length, k);
+    const contributions = rb.contributions(k).map((grads) => ({ samples: 0, computeMs: 0, grads }));
+    sumInto(this.slots.slice(start, end), contributions, (this.bucketScratch[k] ??= []), this.vectorOps ?? undefined);
+  }
+
+  /** Sends bucket k's parameters of `version` to every active worker (with the buffers: the version's last message). */
+  private broadcastBucket(k: number, version: number, withBuffers: boolean): void {
+    const { start, end } = bucketRange(this.bucketStarts, this.slots.length, k);
+    const params = this.slots.slice(start, end).map((s, i) => toWire(s.value, this.paramInfo[start + i].shape));
+    const frame = encodeMessage({ type: 'params', version, bucket: k, params, ...(withBuffers ? { buffers: this.wireBuffers() } : {}) });
+    for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
+  }
+
+  /** Welcomes the workers whose join waited for the step to be sent. */
+  private welcomeDeferred(): void {
+    for (const { conn, msg } of this.deferredJoins.splice(0)) if (conn.open) this.onJoin(conn, msg);
   }
 
   private onClosed(conn: Connection, code: number, reason: string): void {
@@ -706,6 +819,7 @@ export class Coordinator {
   /** Runs one step's round to completion; false if it was abandoned (stop with no workers). */
   private async runRound(round: StepRound): Promise<boolean> {
     this.round = round;
+    this.roundBuckets = this.bucketStarts.length > 1 ? new RoundBuckets(round, this.bucketStarts.length) : null;
     this.roundDone = deferred();
     this.acceptedAt = null;
     this.lateWarned.clear();
@@ -753,6 +867,22 @@ export class Coordinator {
   private wireBuffers(): ReturnType<typeof toWire>[] {
     const values = this.bufferValues();
     return values.map((v, i) => toWire(v, this.bufferInfo[i].shape));
+  }
+
+  /**
+   * Sends the step's new parameters: one message without buckets; else the buckets not sent yet
+   * (the one stepped last, or all of them with --clip-norm), the buffers with the last message.
+   */
+  private broadcastStep(rb: RoundBuckets | null): void {
+    if (!rb) return this.broadcastParams();
+    const unsent = this.config.clipNorm !== undefined ? rb.stepped.map((_, k) => k) : this.lastStepped(rb);
+    unsent.forEach((k, j) => this.broadcastBucket(k, this.cursor.version, j === unsent.length - 1));
+  }
+
+  private lastStepped(rb: RoundBuckets): number[] {
+    const k = rb.lastStepped;
+    if (k === null) throw new Error('internal: a bucketed step with no bucket stepped');
+    return [k];
   }
 
   private broadcastParams(): void {
@@ -863,13 +993,18 @@ export class Coordinator {
           }
           const contributions = round.contributions();
           const updateStart = performance.now();
-          sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
+          const rb = this.roundBuckets;
+          this.roundBuckets = null;
+          if (!rb) sumInto(this.slots, contributions, this.sumScratch, this.vectorOps ?? undefined);
+          else if (!rb.allComplete) throw new Error(`internal: step ${round.step} completed with buckets missing`);
           if (this.bufferInfo.length > 0) averageBuffers(this.bufferValues(), contributions, this.bufferInfo.map((b) => b.integer === true));
           // Clipping computes the norm before clipping anyway: keep it for the metrics. Without
           // clipping the gradient stays as summed, and a scrape computes its norm (not every step).
           this.clippedFrom = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : null;
-          this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
-          this.optimizer.step();
+          if (!rb || this.config.clipNorm !== undefined) {
+            this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
+            this.optimizer.step();
+          } else this.optimizer.countStep(); // every bucket was stepped as its sum completed
           const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
           const correct = contributions.reduce((s, c) => s + c.correct, 0);
           if (this.config.auditSamples) for (const s of round.completed()) this.audit(epoch, s.indices);
@@ -886,7 +1021,11 @@ export class Coordinator {
           };
           const updateMs = performance.now() - updateStart;
           for (const c of contributions) c.grads.forEach((g, i) => (this.gradPool[i] ??= []).push(g));
-          this.broadcastParams();
+          if (rb) {
+            for (const { bucket, index, array } of rb.arrays()) (this.gradPool[this.bucketStarts[bucket] + index] ??= []).push(array);
+          }
+          this.broadcastStep(rb);
+          this.welcomeDeferred();
           windowSamples += indices.length;
           const now = performance.now();
           const timing = { stepMs: now - stepStart, slowestComputeMs: Math.max(...contributions.map((x) => x.computeMs)), updateMs };

@@ -27,6 +27,8 @@ export interface Shard {
   readonly group: number;
   /** A copy of a late shard, given to an idle worker. */
   readonly speculative: boolean;
+  /** The shard this one was split from (its samples were pending again), or null. */
+  readonly parent: number | null;
   readonly indices: Int32Array;
   status: ShardStatus;
   workerId: number | null;
@@ -49,7 +51,7 @@ export class StepRound {
   readonly shards: Shard[] = [];
 
   constructor(readonly step: number, readonly version: number, readonly indices: Int32Array) {
-    this.shards.push({ id: 0, group: 0, speculative: false, indices, status: 'pending', workerId: null, assignedAt: 0, result: null });
+    this.shards.push({ id: 0, group: 0, speculative: false, parent: null, indices, status: 'pending', workerId: null, assignedAt: 0, result: null });
   }
 
   get complete(): boolean {
@@ -73,7 +75,7 @@ export class StepRound {
       splitIndices(shard.indices, sizes).forEach((piece, k) => {
         if (piece.length === 0) return;
         const id = this.shards.length;
-        const s: Shard = { id, group: id, speculative: false, indices: piece, status: 'assigned', workerId: workers[k].id, assignedAt: now, result: null };
+        const s: Shard = { id, group: id, speculative: false, parent: shard.id, indices: piece, status: 'assigned', workerId: workers[k].id, assignedAt: now, result: null };
         this.shards.push(s);
         out.push(s);
       });
@@ -94,7 +96,7 @@ export class StepRound {
   /** Copies an assigned shard to `workerId` (a speculative re-run over the same samples). */
   speculate(shard: Shard, workerId: number, now: number): Shard {
     if (shard.status !== 'assigned') throw new Error(`shard ${shard.id} is ${shard.status}, not assigned: nothing to copy`);
-    const copy: Shard = { id: this.shards.length, group: shard.group, speculative: true, indices: shard.indices, status: 'assigned', workerId, assignedAt: now, result: null };
+    const copy: Shard = { id: this.shards.length, group: shard.group, speculative: true, parent: null, indices: shard.indices, status: 'assigned', workerId, assignedAt: now, result: null };
     this.shards.push(copy);
     return copy;
   }

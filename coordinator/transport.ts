@@ -164,7 +164,7 @@ export class Transport {
         wire.received('invalid', frame.byteLength);
         wire.decodeError(pe.code);
         this.options.logger.warn('rejected a frame', { connection: conn.id, code: pe.code, reason: pe.message });
-        conn.sendError(pe.code, pe.message, pe.frame?.type === 'gradients' ? pe.frame.step : undefined);
+        conn.sendError(pe.code, pe.message, pe.frame?.type === 'gradients' || pe.frame?.type === 'gradbucket' ? pe.frame.step : undefined);
         this.handlers.rejected?.(conn, pe);
         return;
       }

@@ -40,7 +40,10 @@ export class ComputeThread {
   private constructor(private readonly worker: Worker, readonly backend: string, private readonly limits: ComputeWatchdogOptions) {
     worker.on('message', (m: FromCompute) => {
       if (m.kind === 'failed') this.fail(`compute thread failed: ${m.message}`, m.stack);
-      else if (m.kind !== 'started') {
+      else if (m.kind === 'bucket') {
+        this.lastProgress = performance.now(); // progress within a request, not its reply
+        this.onReply(m);
+      } else if (m.kind !== 'started') {
         this.progress();
         if (m.kind !== 'loaded') this.onReply(m);
       }

@@ -32,6 +32,8 @@ export type FromCompute =
   | { readonly kind: 'loaded'; readonly session: number }
   /** An encoded `gradients` frame (its buffer transferred, not copied) and where the time went. */
   | { readonly kind: 'gradients'; readonly session: number; readonly step: number; readonly frame: Uint8Array; readonly report: ShardReport }
+  /** One bucket's `gradbucket` frame, sent while backward goes on (not a reply: the shard's `gradients` is). */
+  | { readonly kind: 'bucket'; readonly session: number; readonly frame: Uint8Array }
   /** A message the replica refused (a protocol error to report back to the coordinator). */
   | { readonly kind: 'rejected'; readonly session: number; readonly code: ErrorCode; readonly message: string; readonly step?: number }
   /** A bug or an unusable state: the worker cannot go on. */

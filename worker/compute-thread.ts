@@ -39,25 +39,35 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
     case 'welcome': {
       const w = m.welcome;
       if (!replica || replica.specJson !== JSON.stringify(w.model)) replica = new Replica(w, options.dataDir, m.workerSeed);
-      else replica.load(w.params, w.version, w.buffers);
+      else replica.welcomed(w);
       reply({ kind: 'joined', session: m.session, parameterCount: replica.parameterCount });
       return;
     }
     case 'params':
       if (!replica) throw new ProtocolError('UNEXPECTED', 'parameters before welcome');
-      replica.load(m.params.params, m.params.version, m.params.buffers);
+      replica.applyParams(m.params);
       reply({ kind: 'loaded', session: m.session });
       return;
     case 'assign': {
       if (!replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
       if (stallAfter !== null && assignments++ >= stallAfter) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
       let frame: Uint8Array | null = null;
-      const report = replica.compute(m.assign, (g) => {
-        // The encoder's buffer may be shared with later frames: copy into one we can hand over.
-        const encoded = encodeMessage(g);
-        frame = new Uint8Array(encoded.byteLength);
-        frame.set(encoded);
-      });
+      const report = replica.compute(
+        m.assign,
+        (g) => {
+          // The encoder's buffer may be shared with later frames: copy into one we can hand over.
+          const encoded = encodeMessage(g);
+          frame = new Uint8Array(encoded.byteLength);
+          frame.set(encoded);
+        },
+        (b) => {
+          // A bucket leaves at once: the network thread sends it while backward goes on.
+          const encoded = encodeMessage(b);
+          const part = new Uint8Array(encoded.byteLength);
+          part.set(encoded);
+          reply({ kind: 'bucket', session: m.session, frame: part }, [part.buffer as ArrayBuffer]);
+        },
+      );
       if (!frame) throw new Error('internal: the replica produced no gradients frame');
       const out: Uint8Array = frame;
       reply({ kind: 'gradients', session: m.session, step: m.assign.step, frame: out, report }, [out.buffer as ArrayBuffer]);

@@ -8,7 +8,9 @@ import { openDataset } from '../shared/data/registry.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
-import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
+import type { AssignMessage, GradBucketMessage, GradientsMessage, ParamsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
+import { bucketRange, validBucketPlan } from '../shared/protocol/buckets.js';
+import type { Tensor } from '../shared/tensor/tensor.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
 import { derivedSeed, Rng } from '../shared/util/random.js';
@@ -35,6 +37,16 @@ export class Replica {
   private bufferStart: Float32Array[] = [];
   version: number;
   readonly specJson: string;
+  /** The first parameter of each gradient bucket (one bucket: whole-gradient messages). */
+  private bucketStarts: number[] = [0];
+  private bucketOfParam: Int32Array = new Int32Array(0);
+  private readonly paramIndex: Map<Tensor, number>;
+  /**
+   * The next version's parameters as their buckets arrive: applied together once every bucket
+   * has come, so a shard assigned meanwhile (a copy, or a redo of this version) still computes
+   * with the version it names.
+   */
+  private staged: { version: number; arrived: Set<number>; values: Float32Array[]; buffers: readonly WireTensor[] | null } = { version: -1, arrived: new Set(), values: [], buffers: null };
   private readonly contextLength: number | undefined;
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
@@ -45,8 +57,55 @@ export class Replica {
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
+    this.paramIndex = new Map(this.params.map(([, p], i) => [p, i]));
     this.version = welcome.version;
+    this.welcomed(welcome);
+  }
+
+  /** Takes a welcome's parameters and bucket plan (a new replica's, or a rejoin's). */
+  welcomed(welcome: WelcomeMessage): void {
+    const plan = welcome.buckets && welcome.buckets.length > 1 ? [...welcome.buckets] : [0];
+    const problem = validBucketPlan(plan, this.params.length);
+    if (problem) throw new ProtocolError('BAD_MESSAGE', `welcome: ${problem}`);
+    this.bucketStarts = plan;
+    this.bucketOfParam = new Int32Array(this.params.length);
+    plan.forEach((start, k) => this.bucketOfParam.fill(k, start));
+    this.staged.arrived.clear();
+    this.staged.version = -1;
     this.load(welcome.params, welcome.version, welcome.buffers);
+  }
+
+  /** A `params` message: the whole next version, or one bucket of it. */
+  applyParams(msg: ParamsMessage): void {
+    if (msg.bucket === undefined) {
+      this.staged.arrived.clear();
+      return this.load(msg.params, msg.version, msg.buffers);
+    }
+    const count = this.bucketStarts.length;
+    if (count <= 1 || msg.bucket >= count) throw new ProtocolError('BAD_MESSAGE', `parameters for bucket ${msg.bucket}; this run has ${count === 1 ? 'no buckets' : `buckets 0..${count - 1}`}`);
+    if (msg.version !== this.version + 1) throw new ProtocolError('STALE_STEP', `parameter bucket for version ${msg.version}, this worker holds version ${this.version}`);
+    const st = this.staged;
+    if (st.version !== msg.version) {
+      st.version = msg.version;
+      st.arrived.clear();
+      st.buffers = null;
+    }
+    const { start, end } = bucketRange(this.bucketStarts, this.params.length, msg.bucket);
+    if (msg.params.length !== end - start) throw new ProtocolError('BAD_SHAPE', `bucket ${msg.bucket} has ${end - start} parameter tensors, got ${msg.params.length}`);
+    msg.params.forEach((t, j) => {
+      const [name, p] = this.params[start + j];
+      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
+      }
+      st.values[start + j] = fromWireFloat32(t, `parameter ${name}`, st.values[start + j]);
+    });
+    st.arrived.add(msg.bucket);
+    if (msg.buffers) st.buffers = msg.buffers;
+    if (st.arrived.size < count) return;
+    this.loadBuffers(st.buffers ?? []);
+    this.params.forEach(([, p], i) => (p.dataSync() as Float32Array).set(st.values[i]));
+    this.version = msg.version;
+    st.arrived.clear();
   }
 
   get parameterCount(): number {
@@ -55,14 +114,7 @@ export class Replica {
 
   /** Overwrites the parameters in place from wire tensors (validated against the local shapes). */
   load(tensors: readonly WireTensor[], version: number, buffers: readonly WireTensor[] = []): void {
-    const own = this.model.namedBuffers();
-    if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
-    buffers.forEach((t, i) => {
-      const [name, b] = own[i];
-      if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
-      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
-    });
-    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
+    this.loadBuffers(buffers);
     if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
@@ -74,6 +126,17 @@ export class Replica {
     this.version = version;
   }
 
+  private loadBuffers(buffers: readonly WireTensor[]): void {
+    const own = this.model.namedBuffers();
+    if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
+    buffers.forEach((t, i) => {
+      const [name, b] = own[i];
+      if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
+      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
+    });
+    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
+  }
+
   private localDataset(): Dataset {
     if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir, contextLength: this.contextLength }).train;
     return this.dataset;
@@ -83,7 +146,7 @@ export class Replica {
    * Computes the shard's gradient and hands the message that carries it to `send` (which must
    * encode it at once: the gradient memory is recycled when this returns).
    */
-  compute(assign: AssignMessage, send: (message: GradientsMessage) => void): ShardReport {
+  compute(assign: AssignMessage, send: (message: GradientsMessage) => void, sendBucket?: (message: GradBucketMessage) => void): ShardReport {
     if (assign.version !== this.version) {
       throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
     }
@@ -109,14 +172,42 @@ export class Replica {
     const input = batch;
     this.model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
     const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
-    backendOf(this.model).scope(() => {
-      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report);
-      const encodeStart = performance.now();
-      report.loss = result.loss;
-      const grads = this.params.map(([name, p]) => {
+    const wireGrads = (start: number, end: number): WireTensor[] =>
+      this.params.slice(start, end).map(([name, p]) => {
         if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
         return toWire(p.grad.dataSync() as Float32Array, p.shape);
       });
+    const count = this.bucketStarts.length;
+    let last = -1;
+    let bucketSeconds = 0;
+    let onLeafReady: ((leaf: Tensor) => void) | undefined;
+    if (count > 1) {
+      // Each bucket leaves as soon as backward has finished all its parameters; the one
+      // finished last travels in the `gradients` message that ends the shard.
+      const remaining = this.bucketStarts.map((_, k) => bucketRange(this.bucketStarts, this.params.length, k)).map((r) => r.end - r.start);
+      let ready = 0;
+      onLeafReady = (leaf) => {
+        const i = this.paramIndex.get(leaf);
+        if (i === undefined) return;
+        const k = this.bucketOfParam[i];
+        if (--remaining[k] > 0) return;
+        if (++ready === count) {
+          last = k;
+          return;
+        }
+        const t0 = performance.now();
+        const { start, end } = bucketRange(this.bucketStarts, this.params.length, k);
+        sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: wireGrads(start, end) });
+        bucketSeconds += (performance.now() - t0) / 1000;
+      };
+    }
+    backendOf(this.model).scope(() => {
+      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report, onLeafReady ? { onLeafReady } : undefined);
+      const encodeStart = performance.now();
+      report.loss = result.loss;
+      if (count > 1 && last < 0) throw new Error('internal: backward did not finish every gradient bucket');
+      const range = count > 1 ? bucketRange(this.bucketStarts, this.params.length, last) : { start: 0, end: this.params.length };
+      const grads = wireGrads(range.start, range.end);
       send({
         type: 'gradients',
         step: assign.step,
@@ -127,9 +218,10 @@ export class Replica {
         correct: result.correct,
         computeMs: performance.now() - started,
         grads,
+        ...(count > 1 ? { bucket: last } : {}),
         buffers: this.model.namedBuffers().map(([, b]) => toWire(b.dataSync() as Float32Array, b.shape)),
       });
-      report.encodeSeconds = (performance.now() - encodeStart) / 1000;
+      report.encodeSeconds = (performance.now() - encodeStart) / 1000 + bucketSeconds;
     });
     this.model.zeroGrad();
     return report;

@@ -228,6 +228,9 @@ export class MeshWorker {
               this.gradientsSentAt = performance.now();
               this.steps++;
               return;
+            case 'bucket':
+              sendFrame('gradbucket', reply.frame);
+              return;
             case 'rejected':
               this.log.warn('bad message from the coordinator', { code: reply.code, reason: reply.message });
               send({ type: 'error', code: reply.code, message: reply.message, step: reply.step });

@@ -32,7 +32,34 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order;
 }
 
-export function runBackward(root: Tensor, seed?: Tensor): void {
+export interface BackwardOptions {
+  /**
+   * Called once per leaf that requires grad, as soon as its `.grad` is final: after the last node
+   * that takes it as an input has been processed. A distributed worker starts sending the
+   * gradients of the last layers while backward is still running through the first ones.
+   */
+  readonly onLeafReady?: (leaf: Tensor) => void;
+}
+
+/** For each leaf input of the graph, the position in `order` of the first node (in the walk, which runs from the end) that takes it. */
+function lastUses(order: readonly Tensor[]): Map<number, Tensor[]> {
+  const seen = new Set<Tensor>();
+  const at = new Map<number, Tensor[]>();
+  // The walk visits order[length-1] first and order[0] last: a leaf is final after the visited
+  // node with the lowest index among its consumers.
+  for (let i = 0; i < order.length; i++) {
+    for (const input of order[i].node?.inputs ?? []) {
+      if (input.node !== null || !input.requiresGrad || seen.has(input)) continue;
+      seen.add(input);
+      const list = at.get(i);
+      if (list) list.push(input);
+      else at.set(i, [input]);
+    }
+  }
+  return at;
+}
+
+export function runBackward(root: Tensor, seed?: Tensor, options: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new Error(`backward() was called on ${root.toString()}, which does not require grad`);
   let start: Tensor;
   if (seed) {
@@ -46,9 +73,11 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
   noGrad(() => {
     if (root.node === null) {
       accumulateLeaf(root, start);
+      options.onLeafReady?.(root);
       return;
     }
     const order = topologicalOrder(root);
+    const ready = options.onLeafReady ? lastUses(order) : null;
     const pending = new Map<Tensor, Tensor>([[root, start]]);
     for (let i = order.length - 1; i >= 0; i--) {
       const tensor = order[i];
@@ -56,7 +85,11 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
       const grad = pending.get(tensor);
       pending.delete(tensor);
       tensor.node = null;
-      if (node === null || grad === undefined) continue;
+      if (node === null || grad === undefined) {
+        const done = ready?.get(i);
+        if (done) for (const leaf of done) options.onLeafReady!(leaf);
+        continue;
+      }
       const needed = node.inputs.map((x) => x.requiresGrad);
       const inputGrads = node.backward(grad, needed);
       for (let j = 0; j < node.inputs.length; j++) {
@@ -72,6 +105,8 @@ export function runBackward(root: Tensor, seed?: Tensor): void {
           pending.set(input, prev ? addGrads(prev, g) : g);
         }
       }
+      const done = ready?.get(i);
+      if (done) for (const leaf of done) options.onLeafReady!(leaf);
     }
   });
 }

@@ -108,15 +108,23 @@ abstract class AdamBase implements Optimizer {
   }
 
   step(): void {
+    this.stepRange(0, this.params.length);
+    this.countStep();
+  }
+
+  /** One step's update of the slots in [start, end) only (a bucket); countStep() ends the step. */
+  stepRange(start: number, end: number): void {
     const { lr, beta1, beta2, eps, weightDecay } = this.hyper;
     // Check every grad before touching any parameter, so a bad one leaves the step undone.
     this.params.forEach((slot, index) => {
+      if (index < start || index >= end) return;
       checkGrad(this.who, slot, index);
       if (slot.grad !== null && (this.moments[index]?.step ?? 0) >= MAX_STEP) {
         throw new RangeError(`${this.who}: parameter ${index} (${slot.name}) reached the step limit ${MAX_STEP}`);
       }
     });
     this.params.forEach((slot, index) => {
+      if (index < start || index >= end) return;
       const g = slot.grad;
       if (g === null) return;
       const p = slot.value;
@@ -154,6 +162,9 @@ abstract class AdamBase implements Optimizer {
         p[i] -= (stepSize * mi) / (Math.sqrt(vi) / bias2Sqrt + eps);
       }
     });
+  }
+
+  countStep(): void {
     this.steps++;
   }
 

@@ -74,11 +74,18 @@ export class SGD implements Optimizer {
   }
 
   step(): void {
+    this.stepRange(0, this.params.length);
+    this.countStep();
+  }
+
+  /** One step's update of the slots in [start, end) only (a bucket); countStep() ends the step. */
+  stepRange(start: number, end: number): void {
     const { lr, momentum, dampening, nesterov, weightDecay } = this.hyper;
     const keep = 1 - dampening;
     // Check every grad before touching any parameter, so a bad one leaves the step undone.
-    this.params.forEach((slot, index) => checkGrad(WHO, slot, index));
+    this.params.forEach((slot, index) => index >= start && index < end && checkGrad(WHO, slot, index));
     this.params.forEach((slot, index) => {
+      if (index < start || index >= end) return;
       const g = slot.grad;
       if (g === null) return;
       const p = slot.value;
@@ -99,6 +106,9 @@ export class SGD implements Optimizer {
         p[i] -= lr * (nesterov ? gi + momentum * bi : bi);
       }
     });
+  }
+
+  countStep(): void {
     this.steps++;
   }
 

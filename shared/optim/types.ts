@@ -30,6 +30,13 @@ export interface Optimizer {
   lr: number;
   /** Updates the parameters in place; a slot whose grad is null is skipped, as in PyTorch. */
   step(): void;
+  /**
+   * The update of the slots in [start, end) alone, as step() would do it (a coordinator steps
+   * each bucket of parameters as its gradients complete); countStep() then counts the step once.
+   * step() is stepRange over every slot, then countStep().
+   */
+  stepRange(start: number, end: number): void;
+  countStep(): void;
   /** Fills every non-null grad with 0 (no allocation, buffers kept). */
   zeroGrad(): void;
   /** A deep copy of the state. */

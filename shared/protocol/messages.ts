@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
 import { wireTensorSchema } from './wire-tensor.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: gradient and parameter buckets (`gradbucket`, `bucket` fields, `welcome.buckets`). */
+export const PROTOCOL_VERSION = 2;
 
 const int = z.number().int();
 const nonNegInt = int.nonnegative();
@@ -51,6 +52,14 @@ export const welcomeSchema = z.object({
   buffers: z.array(wireTensorSchema).optional(),
   /** The buffers' names, in the order of `buffers` (optional: added within version 1). */
   bufferNames: z.array(z.string()).optional(),
+  /**
+   * Gradient buckets: the index of each bucket's first parameter, ascending from 0 (bucket k is
+   * parameters [buckets[k], buckets[k+1])). Absent or one bucket: gradients and parameters go as
+   * one message each. With more, a worker sends each bucket's gradients as soon as backward has
+   * finished them (`gradbucket`), the last one in `gradients`; the coordinator sends each
+   * bucket's new parameters (`params` with `bucket`) as soon as it has stepped it.
+   */
+  buckets: z.array(nonNegInt).optional(),
 });
 
 export const assignSchema = z.object({
@@ -75,14 +84,28 @@ export const gradientsSchema = z.object({
   correct: nonNegInt,
   computeMs: z.number().nonnegative(),
   grads: z.array(wireTensorSchema),
+  /** With buckets: `grads` holds this bucket's gradients only (the last bucket backward finished). */
+  bucket: nonNegInt.optional(),
   /** The worker's buffers after its forward pass (averaged by the coordinator, weighted by samples). */
   buffers: z.array(wireTensorSchema).optional(),
+});
+
+/** One bucket's gradients of a shard, sent while backward goes on; `gradients` ends the shard. */
+export const gradBucketSchema = z.object({
+  type: z.literal('gradbucket'),
+  step: nonNegInt,
+  version: nonNegInt,
+  shard: nonNegInt,
+  bucket: nonNegInt,
+  grads: z.array(wireTensorSchema),
 });
 
 export const paramsSchema = z.object({
   type: z.literal('params'),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
+  /** With buckets: `params` holds this bucket's parameters of `version`; the version is complete once every bucket has come. */
+  bucket: nonNegInt.optional(),
   buffers: z.array(wireTensorSchema).optional(),
 });
 
@@ -107,6 +130,7 @@ export const messageSchemas = {
   welcome: welcomeSchema,
   assign: assignSchema,
   gradients: gradientsSchema,
+  gradbucket: gradBucketSchema,
   params: paramsSchema,
   heartbeat: heartbeatSchema,
   error: errorSchema,
@@ -118,8 +142,9 @@ export type JoinMessage = z.infer<typeof joinSchema>;
 export type WelcomeMessage = z.infer<typeof welcomeSchema>;
 export type AssignMessage = z.infer<typeof assignSchema>;
 export type GradientsMessage = z.infer<typeof gradientsSchema>;
+export type GradBucketMessage = z.infer<typeof gradBucketSchema>;
 export type ParamsMessage = z.infer<typeof paramsSchema>;
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 export type ErrorMessage = z.infer<typeof errorSchema>;
 export type LeaveMessage = z.infer<typeof leaveSchema>;
-export type Message = JoinMessage | WelcomeMessage | AssignMessage | GradientsMessage | ParamsMessage | HeartbeatMessage | ErrorMessage | LeaveMessage;
+export type Message = JoinMessage | WelcomeMessage | AssignMessage | GradientsMessage | GradBucketMessage | ParamsMessage | HeartbeatMessage | ErrorMessage | LeaveMessage;

@@ -10,7 +10,7 @@
 import type { Backend, DeviceBuffer } from '../backend/backend.js';
 import type { DType, FloatArray } from './dtype.js';
 import { formatShape, shapeSize, type Shape } from './shape.js';
-import { runBackward } from '../autograd/backward.js';
+import { runBackward, type BackwardOptions } from '../autograd/backward.js';
 
 /** How a result of an op sends its gradient back to the op's inputs. */
 export interface GradNode {
@@ -82,8 +82,8 @@ export class Tensor {
    * Back-propagates from this tensor: accumulates dL/dx into `.grad` of every leaf that requires
    * it, then frees the graph. Without `grad`, this must be a one-element tensor (dL/dL = 1).
    */
-  backward(grad?: Tensor): void {
-    runBackward(this, grad);
+  backward(grad?: Tensor, options?: BackwardOptions): void {
+    runBackward(this, grad, options);
   }
 
   toString(): string {

@@ -3,6 +3,7 @@
  * worker: forward a batch, the cross-entropy loss, backward, and evaluation over a dataset.
  */
 
+import type { BackwardOptions } from '../autograd/backward.js';
 import type { Batch, Dataset } from '../data/dataset.js';
 import { BatchSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
@@ -61,7 +62,7 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
  * The reported `loss` is always the mean per label of this batch. With `timing`, the forward and
  * backward times are written into it (the results are the same either way).
  */
-export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming): StepResult {
+export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepResult {
   const started = timing ? performance.now() : 0;
   model.zeroGrad();
   const perSample = batch.y.length / batch.size;
@@ -69,7 +70,7 @@ export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0
   const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer: normalizer * perSample });
   const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size, labels: batch.y.length };
   const forwardDone = timing ? performance.now() : 0;
-  loss.backward();
+  loss.backward(undefined, backward);
   if (timing) {
     timing.forwardSeconds = (forwardDone - started) / 1000;
     timing.backwardSeconds = (performance.now() - forwardDone) / 1000;
