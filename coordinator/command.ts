@@ -15,6 +15,7 @@ import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
+import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
 import { Coordinator, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './transport.js';
@@ -36,6 +37,7 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   resume?: ResumeMode;
   sendSamples?: boolean;
   balance: 'throughput' | 'even';
+  compress: CompressionMode;
   logLevel: LogLevel;
 }
 
@@ -68,6 +70,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--resume [when]', "continue from --checkpoint-dir's latest checkpoint; 'auto': only if there is one, else start a new run (for restarted containers)").argParser(resumeMode), 'RESUME'))
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
+    .addOption(env(new Option('--compress <mode>', "how gradients and parameter updates travel: 'none' (float32), 'fp16' or 'bf16' (16 bits), 'int8' (8 bits with a per-tensor scale); workers carry what rounding drops into later steps (error feedback), and the coordinator's parameters and optimizer state stay float32").choices(COMPRESSION_MODES).default('none'), 'COMPRESS'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
 }
 
@@ -94,6 +97,7 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     resume,
     sendSamples: flags.sendSamples ?? false,
     balance: flags.balance,
+    compress: flags.compress,
     ...overrides,
   };
 }

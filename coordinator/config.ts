@@ -1,5 +1,6 @@
 /** What a coordinator is told: the training settings of `train`, plus serving and membership settings. */
 
+import type { CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { TrainConfig } from '../shared/train/single-process.js';
 
 export type BalanceMode = 'throughput' | 'even';
@@ -40,6 +41,12 @@ export interface CoordinatorConfig extends TrainConfig {
   readonly sendSamples: boolean;
   /** Split each batch by measured worker throughput, or evenly. */
   readonly balance: BalanceMode;
+  /**
+   * How gradients and parameter updates travel (--compress): 'none' (default) float32; 'fp16',
+   * 'bf16' 16 bits; 'int8' 8 bits with a per-tensor scale. Workers keep error feedback; the
+   * coordinator's parameters and optimizer state stay float32.
+   */
+  readonly compress?: CompressionMode;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
 }

@@ -6,6 +6,7 @@
 
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { GradientsMessage } from '../shared/protocol/messages.js';
+import { fromWireFloat, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { fromWireFloat32 } from '../shared/protocol/wire-tensor.js';
 import type { Shape } from '../shared/tensor/shape.js';
 import type { Contribution } from './aggregate.js';
@@ -22,7 +23,11 @@ function allFinite(a: Float32Array): number {
   return -1;
 }
 
-/** `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path). */
+/**
+ * `allocate(i, n)` supplies the array gradient i is decoded into (a recycled one, on the hot path).
+ * Gradients may come in float32 or the run's `compression` dtype (decoded to float32, then held to
+ * the same finiteness check); buffers always come in float32.
+ */
 export function decodeContribution(
   msg: GradientsMessage,
   params: readonly ParamInfo[],
@@ -30,6 +35,7 @@ export function decodeContribution(
   allocate?: (index: number, length: number) => Float32Array,
   labelsPerSample = 1,
   buffers: readonly ParamInfo[] = [],
+  compression: CompressionMode = 'none',
 ): Contribution & { loss: number; correct: number } {
   if (msg.samples !== expectedSamples) {
     throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} claim ${msg.samples} samples, ${expectedSamples} were assigned`);
@@ -44,7 +50,7 @@ export function decodeContribution(
     if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
       throw new ProtocolError('BAD_SHAPE', `gradient ${i} (${p.name}) has shape [${t.shape.join(', ')}], the parameter is [${p.shape.join(', ')}]`);
     }
-    const g = fromWireFloat32(t, `gradient ${i} (${p.name})`, allocate?.(i, p.shape.reduce((a, b) => a * b, 1)));
+    const g = fromWireFloat(t, `gradient ${i} (${p.name})`, compression, allocate?.(i, p.shape.reduce((a, b) => a * b, 1)));
     const bad = allFinite(g);
     if (bad >= 0) throw new ProtocolError('NON_FINITE', `gradient ${i} (${p.name}) has ${g[bad]} at element ${bad}`);
     return g;

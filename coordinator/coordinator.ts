@@ -24,7 +24,8 @@ import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
-import { toWire } from '../shared/protocol/wire-tensor.js';
+import { isCompressionMode, type CompressionMode } from '../shared/protocol/wire-compressed.js';
+import { toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { checkBatchSize } from '../shared/train/fit.js';
 import { backendOf, evaluateUnlessAbandoned, type EvalResult } from '../shared/train/classify.js';
 import { EarlyStopping } from '../shared/train/early-stopping.js';
@@ -38,6 +39,7 @@ import { averageBuffers, sumInto } from './aggregate.js';
 import type { CoordinatorConfig } from './config.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics, type WorkerFailureKind } from './metrics.js';
 import { decodeContribution, type ParamInfo } from './contribution.js';
+import { ParamView } from './downlink.js';
 import { latestPath, loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
 import { Transport, type Connection } from './transport.js';
@@ -144,6 +146,10 @@ export class Coordinator {
   private readonly stopper: EarlyStopping | null;
   private finished = false;
   private closed = false;
+  /** --compress: the gradients' and the parameter updates' wire format. */
+  readonly compression: CompressionMode;
+  /** With compression, the parameters as the workers hold them (null: they hold the exact ones). */
+  private downlink: ParamView | null = null;
 
   private constructor(
     private readonly config: CoordinatorConfig,
@@ -152,6 +158,9 @@ export class Coordinator {
     readonly metrics: CoordinatorMetrics,
   ) {
     this.runId = randomUUID();
+    const compression: unknown = config.compress ?? 'none';
+    if (!isCompressionMode(compression)) throw new Error(`--compress ${String(compression)}: not a compression mode (none, fp16, bf16 or int8)`);
+    this.compression = compression;
     const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
     this.vocabulary = data.vocabulary ?? null;
     this.pool = firstSamples(data.train, config.trainSamples);
@@ -190,7 +199,7 @@ export class Coordinator {
     // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
     this.plannedSteps = this.sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
     this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
-    metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer });
+    metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer, compression: this.compression });
     metrics.learningRate.set(config.lr);
     // The slots' grads hold the last averaged gradient until the next step's sum (optimizers
     // never write to them); with --clip-norm they are clipped in place, so the pre-clip norm is kept.
@@ -203,6 +212,8 @@ export class Coordinator {
     const c = new Coordinator(config, reporter, log, metrics);
     if (config.checkpointDir) await c.sweep(config.checkpointDir);
     if (config.resume) await c.resume();
+    // The workers' copy starts from the parameters this run starts from (a resumed run's included).
+    if (c.compression !== 'none') c.downlink = new ParamView(c.compression, c.slots.map((s) => s.value));
     const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
     c.transport = await Transport.listen(
       // A gradients frame is one float32 per parameter plus a little framing; allow 2x and 1 MiB.
@@ -244,6 +255,18 @@ export class Coordinator {
   /** The current parameters, by name (copies). */
   parameters(): Map<string, Float32Array> {
     return new Map(this.slots.map((s) => [s.name, s.value.slice()]));
+  }
+
+  /** The parameters as the workers hold them, by name (copies): with --compress, the view; else the parameters. */
+  workerParameters(): Map<string, Float32Array> {
+    const held = this.downlink?.current;
+    return new Map(this.slots.map((s, i) => [s.name, (held ? held[i] : s.value).slice()]));
+  }
+
+  /** What a joining worker starts from: the workers' parameters, full float32. */
+  private wireParams(): WireTensor[] {
+    const held = this.downlink?.current;
+    return this.slots.map((s, i) => toWire(held ? held[i] : s.value, this.paramInfo[i].shape));
   }
 
   private identity(): Omit<RunIdentity, 'runId'> {
@@ -407,8 +430,9 @@ export class Coordinator {
       seed: this.config.seed,
       labelSmoothing: this.config.labelSmoothing,
       heartbeatMs: this.config.heartbeatMs,
+      compression: this.compression,
       version: this.cursor.version,
-      params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)),
+      params: this.wireParams(),
       paramNames: this.paramInfo.map((p) => p.name),
       buffers: this.wireBuffers(),
       bufferNames: this.bufferInfo.map((b) => b.name),
@@ -428,7 +452,7 @@ export class Coordinator {
     }
     let result;
     try {
-      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1, this.bufferInfo);
+      result = decodeContribution(msg, this.paramInfo, shard.indices.length, (i, n) => this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n)), this.train.labelsPerSample ?? 1, this.bufferInfo, this.compression);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
@@ -649,8 +673,12 @@ export class Coordinator {
     return values.map((v, i) => toWire(v, this.bufferInfo[i].shape));
   }
 
+  /** The new parameters to every worker: in full, or with --compress as the compressed update of the workers' view. */
   private broadcastParams(): void {
-    const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)), buffers: this.wireBuffers() });
+    const buffers = this.wireBuffers();
+    const frame = this.downlink
+      ? encodeMessage({ type: 'params', version: this.cursor.version, delta: true, params: this.downlink.delta(this.slots.map((s) => s.value), this.paramInfo.map((p) => p.shape)), buffers })
+      : encodeMessage({ type: 'params', version: this.cursor.version, params: this.wireParams(), buffers });
     for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
   }
 

@@ -38,14 +38,14 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
   switch (m.kind) {
     case 'welcome': {
       const w = m.welcome;
-      if (!replica || replica.specJson !== JSON.stringify(w.model)) replica = new Replica(w, options.dataDir, m.workerSeed);
-      else replica.load(w.params, w.version, w.buffers);
+      if (!replica || replica.specJson !== JSON.stringify(w.model) || replica.compression !== w.compression) replica = new Replica(w, options.dataDir, m.workerSeed);
+      else replica.rejoin(w);
       reply({ kind: 'joined', session: m.session, parameterCount: replica.parameterCount });
       return;
     }
     case 'params':
       if (!replica) throw new ProtocolError('UNEXPECTED', 'parameters before welcome');
-      replica.load(m.params.params, m.params.version, m.params.buffers);
+      replica.update(m.params);
       reply({ kind: 'loaded', session: m.session });
       return;
     case 'assign': {

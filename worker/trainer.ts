@@ -1,6 +1,7 @@
 /**
  * A worker's model replica: built from the spec the coordinator sends, its parameters overwritten
- * from every `welcome` / `params` message, and asked for the mean gradient over an assigned shard.
+ * from every `welcome` / full `params` message (or advanced by a compressed delta), and asked for
+ * the mean gradient over an assigned shard, which it sends compressed when the run says so.
  */
 
 import type { Dataset } from '../shared/data/dataset.js';
@@ -8,8 +9,10 @@ import { openDataset } from '../shared/data/registry.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
-import type { AssignMessage, GradientsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
+import type { AssignMessage, GradientsMessage, ParamsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
+import { addDelta, fromWireFloat, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
+import { ErrorFeedback } from './error-feedback.js';
 import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
 import { Rng } from '../shared/util/random.js';
 
@@ -35,7 +38,13 @@ export class Replica {
   private bufferStart: Float32Array[] = [];
   version: number;
   readonly specJson: string;
+  /** The run's --compress mode, from the welcome. */
+  readonly compression: CompressionMode;
   private readonly contextLength: number | undefined;
+  /** Compressed gradients with their residuals (null: gradients go as float32). */
+  private readonly uplink: ErrorFeedback | null;
+  /** A delta's decoded values, per parameter: all are checked before any is applied. */
+  private readonly deltaScratch: Float32Array[];
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
@@ -44,8 +53,54 @@ export class Replica {
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
+    this.compression = welcome.compression;
+    const lengths = this.params.map(([, p]) => p.shape.reduce((a, b) => a * b, 1));
+    this.uplink = welcome.compression === 'none' ? null : new ErrorFeedback(welcome.compression, lengths);
+    this.deltaScratch = welcome.compression === 'none' ? [] : lengths.map((n) => new Float32Array(n));
     this.version = welcome.version;
     this.load(welcome.params, welcome.version, welcome.buffers);
+  }
+
+  /** A new session of the same run setup: the welcome's parameters, and error feedback starts afresh. */
+  rejoin(welcome: WelcomeMessage): void {
+    this.load(welcome.params, welcome.version, welcome.buffers);
+    this.uplink?.reset();
+  }
+
+  /** Applies a `params` message: the full parameters, or a delta on the version held. */
+  update(msg: ParamsMessage): void {
+    if (!msg.delta) return this.load(msg.params, msg.version, msg.buffers);
+    if (msg.version !== this.version + 1) throw new ProtocolError('STALE_STEP', `a parameter delta for version ${msg.version}, this worker holds version ${this.version} (a delta applies to the version before it)`);
+    if (msg.params.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${msg.params.length}`);
+    // Decode (and so validate) every tensor before touching the parameters: a bad one changes nothing.
+    const decoded = msg.params.map((t, i) => {
+      const [name, p] = this.params[i];
+      this.checkShape(t, p.shape, `parameter ${name}`);
+      return fromWireFloat(t, `parameter delta ${name}`, this.compression, this.deltaScratch[i] ?? new Float32Array(0));
+    });
+    this.loadBuffers(msg.buffers ?? []);
+    decoded.forEach((d, i) => addDelta(this.params[i][1].dataSync() as Float32Array, d));
+    this.version = msg.version;
+  }
+
+  /** The parameters as this replica holds them, by name (copies). */
+  parameters(): Map<string, Float32Array> {
+    return new Map(this.params.map(([name, p]) => [name, (p.dataSync() as Float32Array).slice()]));
+  }
+
+  private checkShape(t: WireTensor, shape: readonly number[], what: string): void {
+    if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k])) throw new ProtocolError('BAD_SHAPE', `${what}: shape [${t.shape.join(', ')}] differs from the model's [${shape.join(', ')}]`);
+  }
+
+  private loadBuffers(buffers: readonly WireTensor[]): void {
+    const own = this.model.namedBuffers();
+    if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
+    buffers.forEach((t, i) => {
+      const [name, b] = own[i];
+      this.checkShape(t, b.shape, `buffer ${name}`);
+      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
+    });
+    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
   }
 
   get parameterCount(): number {
@@ -54,14 +109,7 @@ export class Replica {
 
   /** Overwrites the parameters in place from wire tensors (validated against the local shapes). */
   load(tensors: readonly WireTensor[], version: number, buffers: readonly WireTensor[] = []): void {
-    const own = this.model.namedBuffers();
-    if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
-    buffers.forEach((t, i) => {
-      const [name, b] = own[i];
-      if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
-      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
-    });
-    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
+    this.loadBuffers(buffers);
     if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
@@ -108,9 +156,10 @@ export class Replica {
       const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report);
       const encodeStart = performance.now();
       report.loss = result.loss;
-      const grads = this.params.map(([name, p]) => {
+      const grads = this.params.map(([name, p], i) => {
         if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
-        return toWire(p.grad.dataSync() as Float32Array, p.shape);
+        const g = p.grad.dataSync() as Float32Array;
+        return this.uplink ? this.uplink.encode(i, g, p.shape) : toWire(g, p.shape);
       });
       send({
         type: 'gradients',

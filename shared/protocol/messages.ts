@@ -9,9 +9,11 @@
 
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
+import { COMPRESSION_MODES } from './wire-compressed.js';
 import { wireTensorSchema } from './wire-tensor.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: compressed tensors (float16, bfloat16, int8 + scale), welcome.compression, params.delta. */
+export const PROTOCOL_VERSION = 2;
 
 const int = z.number().int();
 const nonNegInt = int.nonnegative();
@@ -43,6 +45,11 @@ export const welcomeSchema = z.object({
   seed: int,
   labelSmoothing: z.number().min(0).lt(1),
   heartbeatMs: int.positive(),
+  /**
+   * The run's --compress mode: the dtype gradients may use (float32 is always allowed), and
+   * whether `params` messages carry deltas in it. `params` here is always full float32.
+   */
+  compression: z.enum(COMPRESSION_MODES),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
   /** The parameters' names (PyTorch style, e.g. `0.weight`), in the order of `params` (optional: added within version 1). */
@@ -82,6 +89,11 @@ export const gradientsSchema = z.object({
 export const paramsSchema = z.object({
   type: z.literal('params'),
   version: nonNegInt,
+  /**
+   * true: `params` are updates to add to the parameters of version `version - 1` (in the run's
+   * compressed dtype); absent or false: the full parameters. Buffers are always full float32.
+   */
+  delta: z.boolean().optional(),
   params: z.array(wireTensorSchema),
   buffers: z.array(wireTensorSchema).optional(),
 });
