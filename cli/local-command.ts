@@ -117,7 +117,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const cores = flags.threads ?? availableParallelism();
     const workerThreads = Math.max(1, Math.floor(cores / flags.workers));
     const active = await configureBackend(flags);
-    out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}`);
+    out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}${config.compress && config.compress !== 'none' ? `, --compress ${config.compress}` : ''}`);
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {
         out.write(`coordinator listening on ${c.url}`);

@@ -15,6 +15,7 @@ import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
+import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
 import { Coordinator, DEFAULT_BUCKET_BYTES, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './transport.js';
@@ -39,6 +40,7 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   bucketMb: number;
   /** commander's --no-speculation sets this false. */
   speculation: boolean;
+  compress: CompressionMode;
   logLevel: LogLevel;
 }
 
@@ -72,7 +74,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--send-samples', 'send the samples themselves to workers instead of indices'), 'SEND_SAMPLES'))
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
     .addOption(env(new Option('--bucket-mb <mb>', "gradient bucket size in MB (the parameters cut into runs of about this size, from the last layer back): each bucket's gradients leave the worker while backward goes on, and the coordinator steps each bucket and sends its parameters as soon as every shard has it. 0: one message each way per step").argParser(nonNegativeFloat).default(DEFAULT_BUCKET_BYTES / (1024 * 1024)), 'BUCKET_MB'))
-    .addOption(env(new Option('--no-speculation', "never copy a late shard to an idle worker (by default a shard held 2.5x longer than recent shards took, at least 0.1 s, is re-run by an idle worker and the first result is used; with dropout that changes which worker's random mask a step gets)"), 'NO_SPECULATION'))
+    .addOption(env(new Option('--no-speculation', "never copy a late shard to an idle worker (by default a shard held 2.5x longer than recent shards took, at least 0.1 s, is re-run by an idle worker and the first result is used; any worker computes a shard to the same bits, dropout included)"), 'NO_SPECULATION'))
+    .addOption(env(new Option('--compress <mode>', "how gradients and parameter updates travel: 'none' (float32), 'fp16' or 'bf16' (16 bits), 'int8' (8 bits with a per-tensor scale); workers carry what rounding drops into later steps (error feedback), and the coordinator's parameters and optimizer state stay float32").choices(COMPRESSION_MODES).default('none'), 'COMPRESS'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));
 }
 
@@ -101,6 +104,7 @@ export function coordinatorConfigFrom(flags: CoordinatorFlags, overrides: Partia
     balance: flags.balance,
     speculation: flags.speculation !== false,
     bucketBytes: Math.round(flags.bucketMb * 1024 * 1024),
+    compress: flags.compress,
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
 /** What a coordinator is told: the training settings of `train`, plus serving and membership settings. */
 
+import type { CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { TrainConfig } from '../shared/train/single-process.js';
 
 export type BalanceMode = 'throughput' | 'even';
@@ -42,7 +43,7 @@ export interface CoordinatorConfig extends TrainConfig {
   readonly balance: BalanceMode;
   /**
    * Copy a late shard (held past a multiple of the recent shard times) to an idle worker; the first
-   * result is used. Default true. With dropout, which worker's result won changes the bits.
+   * result is used. Default true. Any worker computes a shard to the same bits (dropout included).
    */
   readonly speculation?: boolean;
   /**
@@ -51,6 +52,12 @@ export interface CoordinatorConfig extends TrainConfig {
    * soon as it is ready. 0: one message each way per step. Default 256 KiB.
    */
   readonly bucketBytes?: number;
+  /**
+   * How gradients and parameter updates travel (--compress): 'none' (default) float32; 'fp16',
+   * 'bf16' 16 bits; 'int8' 8 bits with a per-tensor scale. Workers keep error feedback; the
+   * coordinator's parameters and optimizer state stay float32.
+   */
+  readonly compress?: CompressionMode;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
 }

@@ -24,7 +24,8 @@ import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import { PROTOCOL_VERSION, type AssignMessage, type GradBucketMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
-import { toWire } from '../shared/protocol/wire-tensor.js';
+import { isCompressionMode, type CompressionMode } from '../shared/protocol/wire-compressed.js';
+import { toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { checkBatchSize } from '../shared/train/fit.js';
 import { backendOf, evaluateUnlessAbandoned, type EvalResult } from '../shared/train/classify.js';
 import { EarlyStopping } from '../shared/train/early-stopping.js';
@@ -40,6 +41,7 @@ import { createCoordinatorMetrics, type CoordinatorMetrics, type WorkerFailureKi
 import { decodeContribution, decodeGradients, type ParamInfo } from './contribution.js';
 import { RoundBuckets } from './buckets.js';
 import { bucketRange, planBuckets } from '../shared/protocol/buckets.js';
+import { ParamView } from './downlink.js';
 import { latestPath, loadRunCheckpoint, saveRunCheckpoint, type RunCursor, type RunIdentity } from './run-checkpoint.js';
 import { StepRound, type Shard } from './step-round.js';
 import { Transport, type Connection } from './transport.js';
@@ -171,6 +173,10 @@ export class Coordinator {
   private readonly stopper: EarlyStopping | null;
   private finished = false;
   private closed = false;
+  /** --compress: the gradients' and the parameter updates' wire format. */
+  readonly compression: CompressionMode;
+  /** With compression, the parameters as the workers hold them (null: they hold the exact ones). */
+  private downlink: ParamView | null = null;
 
   private constructor(
     private readonly config: CoordinatorConfig,
@@ -179,6 +185,9 @@ export class Coordinator {
     readonly metrics: CoordinatorMetrics,
   ) {
     this.runId = randomUUID();
+    const compression: unknown = config.compress ?? 'none';
+    if (!isCompressionMode(compression)) throw new Error(`--compress ${String(compression)}: not a compression mode (none, fp16, bf16 or int8)`);
+    this.compression = compression;
     const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
     this.vocabulary = data.vocabulary ?? null;
     this.pool = firstSamples(data.train, config.trainSamples);
@@ -218,7 +227,7 @@ export class Coordinator {
     // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
     this.plannedSteps = this.sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
     this.schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: this.plannedSteps, warmupSteps: config.warmupSteps || undefined });
-    metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer });
+    metrics.common.setRunInfo({ model: config.model.name, dataset: config.dataset, optimizer: config.optimizer, compression: this.compression });
     metrics.learningRate.set(config.lr);
     // The slots' grads hold the last averaged gradient until the next step's sum (optimizers
     // never write to them); with --clip-norm they are clipped in place, so the pre-clip norm is kept.
@@ -231,6 +240,8 @@ export class Coordinator {
     const c = new Coordinator(config, reporter, log, metrics);
     if (config.checkpointDir) await c.sweep(config.checkpointDir);
     if (config.resume) await c.resume();
+    // The workers' copy starts from the parameters this run starts from (a resumed run's included).
+    if (c.compression !== 'none') c.downlink = new ParamView(c.compression, c.slots.map((s) => s.value));
     const paramBytes = c.slots.reduce((s, p) => s + p.value.byteLength, 0);
     c.transport = await Transport.listen(
       // A gradients frame is one float32 per parameter plus a little framing; allow 2x and 1 MiB.
@@ -272,6 +283,18 @@ export class Coordinator {
   /** The current parameters, by name (copies). */
   parameters(): Map<string, Float32Array> {
     return new Map(this.slots.map((s) => [s.name, s.value.slice()]));
+  }
+
+  /** The parameters as the workers hold them, by name (copies): with --compress, the view; else the parameters. */
+  workerParameters(): Map<string, Float32Array> {
+    const held = this.downlink?.current;
+    return new Map(this.slots.map((s, i) => [s.name, (held ? held[i] : s.value).slice()]));
+  }
+
+  /** What a joining worker starts from: the workers' parameters, full float32. */
+  private wireParams(): WireTensor[] {
+    const held = this.downlink?.current;
+    return this.slots.map((s, i) => toWire(held ? held[i] : s.value, this.paramInfo[i].shape));
   }
 
   private identity(): Omit<RunIdentity, 'runId'> {
@@ -451,8 +474,9 @@ export class Coordinator {
       seed: this.config.seed,
       labelSmoothing: this.config.labelSmoothing,
       heartbeatMs: this.config.heartbeatMs,
+      compression: this.compression,
       version: this.cursor.version,
-      params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)),
+      params: this.wireParams(),
       paramNames: this.paramInfo.map((p) => p.name),
       buffers: this.wireBuffers(),
       bufferNames: this.bufferInfo.map((b) => b.name),
@@ -497,7 +521,7 @@ export class Coordinator {
         params = this.paramInfo.slice(range.start, range.end);
         offset = range.start;
       } else if (msg.bucket !== undefined) throw new ProtocolError('BAD_MESSAGE', `gradients name bucket ${msg.bucket}; this run sends whole gradients`);
-      result = decodeContribution(msg, params, shard.indices.length, (i, n) => this.takeGradArray(i, n), this.train.labelsPerSample ?? 1, this.bufferInfo, offset);
+      result = decodeContribution(msg, params, shard.indices.length, (i, n) => this.takeGradArray(i, n), this.train.labelsPerSample ?? 1, this.bufferInfo, offset, this.compression);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // The shard goes back to the pool (possibly to this worker again); repeat offenders are dropped.
@@ -549,7 +573,7 @@ export class Coordinator {
     try {
       if (msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradient bucket ${msg.bucket}; the run has buckets 0..${rb.count - 1}`);
       const range = bucketRange(this.bucketStarts, this.slots.length, msg.bucket);
-      grads = decodeGradients(msg.grads, this.paramInfo.slice(range.start, range.end), range.start, (i, n) => this.takeGradArray(i, n));
+      grads = decodeGradients(msg.grads, this.paramInfo.slice(range.start, range.end), range.start, (i, n) => this.takeGradArray(i, n), this.compression);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       link.conn.sendError(err.code, err.message, msg.step);
@@ -587,8 +611,12 @@ export class Coordinator {
   /** Sends bucket k's parameters of `version` to every active worker (with the buffers: the version's last message). */
   private broadcastBucket(k: number, version: number, withBuffers: boolean): void {
     const { start, end } = bucketRange(this.bucketStarts, this.slots.length, k);
-    const params = this.slots.slice(start, end).map((s, i) => toWire(s.value, this.paramInfo[start + i].shape));
-    const frame = encodeMessage({ type: 'params', version, bucket: k, params, ...(withBuffers ? { buffers: this.wireBuffers() } : {}) });
+    const buffers = withBuffers ? { buffers: this.wireBuffers() } : {};
+    const shapes = this.paramInfo.slice(start, end).map((p) => p.shape);
+    const values = this.slots.slice(start, end).map((s) => s.value);
+    const frame = this.downlink
+      ? encodeMessage({ type: 'params', version, bucket: k, delta: true, params: this.downlink.delta(values, shapes, start), ...buffers })
+      : encodeMessage({ type: 'params', version, bucket: k, params: values.map((v, i) => toWire(v, shapes[i])), ...buffers });
     for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
   }
 
@@ -885,8 +913,12 @@ export class Coordinator {
     return [k];
   }
 
+  /** The new parameters to every worker: in full, or with --compress as the compressed update of the workers' view. */
   private broadcastParams(): void {
-    const frame = encodeMessage({ type: 'params', version: this.cursor.version, params: this.slots.map((s, i) => toWire(s.value, this.paramInfo[i].shape)), buffers: this.wireBuffers() });
+    const buffers = this.wireBuffers();
+    const frame = this.downlink
+      ? encodeMessage({ type: 'params', version: this.cursor.version, delta: true, params: this.downlink.delta(this.slots.map((s) => s.value), this.paramInfo.map((p) => p.shape)), buffers })
+      : encodeMessage({ type: 'params', version: this.cursor.version, params: this.wireParams(), buffers });
     for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
   }
 

@@ -38,7 +38,7 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
   switch (m.kind) {
     case 'welcome': {
       const w = m.welcome;
-      if (!replica || replica.specJson !== JSON.stringify(w.model)) replica = new Replica(w, options.dataDir, m.workerSeed);
+      if (!replica || replica.specJson !== JSON.stringify(w.model) || replica.compression !== w.compression) replica = new Replica(w, options.dataDir, m.workerSeed);
       else replica.welcomed(w);
       reply({ kind: 'joined', session: m.session, parameterCount: replica.parameterCount });
       return;

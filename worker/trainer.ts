@@ -1,6 +1,8 @@
 /**
  * A worker's model replica: built from the spec the coordinator sends, its parameters overwritten
- * from every `welcome` / `params` message, and asked for the mean gradient over an assigned shard.
+ * from every `welcome` / full `params` message (or advanced by a compressed delta, whole or one
+ * bucket at a time), and asked for the mean gradient over an assigned shard, which it sends
+ * bucket by bucket as backward finishes them, compressed when the run says so.
  */
 
 import type { Dataset } from '../shared/data/dataset.js';
@@ -11,7 +13,9 @@ import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradBucketMessage, GradientsMessage, ParamsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { bucketRange, validBucketPlan } from '../shared/protocol/buckets.js';
 import type { Tensor } from '../shared/tensor/tensor.js';
+import { addDelta, fromWireFloat, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
+import { ErrorFeedback } from './error-feedback.js';
 import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
 import { derivedSeed, Rng } from '../shared/util/random.js';
 
@@ -48,6 +52,12 @@ export class Replica {
    */
   private staged: { version: number; arrived: Set<number>; values: Float32Array[]; buffers: readonly WireTensor[] | null } = { version: -1, arrived: new Set(), values: [], buffers: null };
   private readonly contextLength: number | undefined;
+  /** The run's --compress mode, from the welcome. */
+  readonly compression: CompressionMode;
+  /** Compressed gradients with their residuals (null: gradients go as float32). */
+  private readonly uplink: ErrorFeedback | null;
+  /** A delta's decoded values, per parameter: all are checked before any is applied. */
+  private readonly deltaScratch: Float32Array[];
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
@@ -58,8 +68,28 @@ export class Replica {
     this.contextLength = contextLength(spec);
     this.params = this.model.namedParameters();
     this.paramIndex = new Map(this.params.map(([, p], i) => [p, i]));
+    this.compression = welcome.compression;
+    const lengths = this.params.map(([, p]) => p.shape.reduce((a, b) => a * b, 1));
+    this.uplink = welcome.compression === 'none' ? null : new ErrorFeedback(welcome.compression, lengths);
+    this.deltaScratch = welcome.compression === 'none' ? [] : lengths.map((n) => new Float32Array(n));
     this.version = welcome.version;
     this.welcomed(welcome);
+  }
+
+  /** The parameters as this replica holds them, by name (copies). */
+  parameters(): Map<string, Float32Array> {
+    return new Map(this.params.map(([name, p]) => [name, (p.dataSync() as Float32Array).slice()]));
+  }
+
+  /** Decodes (and so validates) the tensors of a delta for parameters start, start + 1, ... before any is applied. */
+  private decodeDelta(tensors: readonly WireTensor[], start: number): Float32Array[] {
+    return tensors.map((t, j) => {
+      const [name, p] = this.params[start + j];
+      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
+      }
+      return fromWireFloat(t, `parameter delta ${name}`, this.compression, this.deltaScratch[start + j] ?? new Float32Array(0));
+    });
   }
 
   /** Takes a welcome's parameters and bucket plan (a new replica's, or a rejoin's). */
@@ -73,13 +103,22 @@ export class Replica {
     this.staged.arrived.clear();
     this.staged.version = -1;
     this.load(welcome.params, welcome.version, welcome.buffers);
+    // A new session: error feedback starts afresh.
+    this.uplink?.reset();
   }
 
   /** A `params` message: the whole next version, or one bucket of it. */
   applyParams(msg: ParamsMessage): void {
     if (msg.bucket === undefined) {
       this.staged.arrived.clear();
-      return this.load(msg.params, msg.version, msg.buffers);
+      if (!msg.delta) return this.load(msg.params, msg.version, msg.buffers);
+      if (msg.version !== this.version + 1) throw new ProtocolError('STALE_STEP', `a parameter delta for version ${msg.version}, this worker holds version ${this.version} (a delta applies to the version before it)`);
+      if (msg.params.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${msg.params.length}`);
+      const decoded = this.decodeDelta(msg.params, 0);
+      this.loadBuffers(msg.buffers ?? []);
+      decoded.forEach((d, i) => addDelta(this.params[i][1].dataSync() as Float32Array, d));
+      this.version = msg.version;
+      return;
     }
     const count = this.bucketStarts.length;
     if (count <= 1 || msg.bucket >= count) throw new ProtocolError('BAD_MESSAGE', `parameters for bucket ${msg.bucket}; this run has ${count === 1 ? 'no buckets' : `buckets 0..${count - 1}`}`);
@@ -92,13 +131,24 @@ export class Replica {
     }
     const { start, end } = bucketRange(this.bucketStarts, this.params.length, msg.bucket);
     if (msg.params.length !== end - start) throw new ProtocolError('BAD_SHAPE', `bucket ${msg.bucket} has ${end - start} parameter tensors, got ${msg.params.length}`);
-    msg.params.forEach((t, j) => {
-      const [name, p] = this.params[start + j];
-      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
-        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
-      }
-      st.values[start + j] = fromWireFloat32(t, `parameter ${name}`, st.values[start + j]);
-    });
+    if (msg.delta) {
+      // The bucket's next values are the version held plus the delta, staged until the version is whole.
+      this.decodeDelta(msg.params, start).forEach((d, j) => {
+        const held = this.params[start + j][1].dataSync() as Float32Array;
+        const next = st.values[start + j]?.length === held.length ? st.values[start + j] : new Float32Array(held.length);
+        next.set(held);
+        addDelta(next, d);
+        st.values[start + j] = next;
+      });
+    } else {
+      msg.params.forEach((t, j) => {
+        const [name, p] = this.params[start + j];
+        if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
+          throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
+        }
+        st.values[start + j] = fromWireFloat32(t, `parameter ${name}`, st.values[start + j]);
+      });
+    }
     st.arrived.add(msg.bucket);
     if (msg.buffers) st.buffers = msg.buffers;
     if (st.arrived.size < count) return;
@@ -173,9 +223,10 @@ export class Replica {
     this.model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
     const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
     const wireGrads = (start: number, end: number): WireTensor[] =>
-      this.params.slice(start, end).map(([name, p]) => {
+      this.params.slice(start, end).map(([name, p], j) => {
         if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
-        return toWire(p.grad.dataSync() as Float32Array, p.shape);
+        const g = p.grad.dataSync() as Float32Array;
+        return this.uplink ? this.uplink.encode(start + j, g, p.shape) : toWire(g, p.shape);
       });
     const count = this.bucketStarts.length;
     let last = -1;

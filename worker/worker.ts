@@ -300,7 +300,7 @@ export class MeshWorker {
               welcome = { workerId: msg.workerId, runId: msg.runId, version: msg.version };
               this.workerId = msg.workerId;
               joined = true;
-              this.metrics.common.setRunInfo({ model: modelName(msg.model), dataset: msg.dataset, optimizer: 'unknown' });
+              this.metrics.common.setRunInfo({ model: modelName(msg.model), dataset: msg.dataset, optimizer: 'unknown', compression: msg.compression });
               silenceMs = Math.max(4 * msg.heartbeatMs, 15_000);
               armSilence();
               return;

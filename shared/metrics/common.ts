@@ -31,6 +31,8 @@ export interface RunInfo {
   readonly model: string;
   readonly dataset: string;
   readonly optimizer: string;
+  /** The run's --compress mode (none, fp16, bf16, int8). */
+  readonly compression: string;
 }
 
 export interface CommonMetrics {
@@ -77,7 +79,7 @@ export function createCommonMetrics(registry: Registry, role: Role): CommonMetri
   registerDefaultMetrics(registry);
   const buildInfo = new Gauge({ name: 'meshgrad_build_info', help: 'Always 1; the labels say which meshgrad and Node.js this process runs.', labelNames: ['version', 'node_version'] as const, registers });
   buildInfo.set({ version: packageVersion(), node_version: process.version }, 1);
-  const runInfo = new Gauge({ name: 'meshgrad_run_info', help: 'Always 1 once the run is known; the labels describe the run this process takes part in.', labelNames: ['role', 'model', 'dataset', 'optimizer'] as const, registers });
+  const runInfo = new Gauge({ name: 'meshgrad_run_info', help: 'Always 1 once the run is known; the labels describe the run this process takes part in.', labelNames: ['role', 'model', 'dataset', 'optimizer', 'compression'] as const, registers });
   const messages = new Counter({ name: 'meshgrad_messages_total', help: 'Protocol messages sent (out) and received (in), by message type.', labelNames: ['direction', 'type'] as const, registers });
   const messageBytes = new Counter({ name: 'meshgrad_message_bytes_total', help: 'Bytes of protocol frames sent (out) and received (in), by message type.', labelNames: ['direction', 'type'] as const, registers });
   const messageSize = new Histogram({ name: 'meshgrad_message_size_bytes', help: 'Size of each protocol frame in bytes.', labelNames: ['direction'] as const, buckets: MESSAGE_SIZE_BUCKETS, registers });
@@ -101,7 +103,7 @@ export function createCommonMetrics(registry: Registry, role: Role): CommonMetri
     },
     setRunInfo(info) {
       runInfo.reset();
-      runInfo.set({ role, model: info.model, dataset: info.dataset, optimizer: info.optimizer }, 1);
+      runInfo.set({ role, model: info.model, dataset: info.dataset, optimizer: info.optimizer, compression: info.compression }, 1);
     },
   };
 }

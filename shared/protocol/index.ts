@@ -5,3 +5,5 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './wire-tensor.js';
 export * from './auth.js';
+export * from './wire-compressed.js';
+export * from './compress.js';

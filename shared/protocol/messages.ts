@@ -9,9 +9,13 @@
 
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
+import { COMPRESSION_MODES } from './wire-compressed.js';
 import { wireTensorSchema } from './wire-tensor.js';
 
-/** 2: gradient and parameter buckets (`gradbucket`, `bucket` fields, `welcome.buckets`). */
+/**
+ * 2: gradient and parameter buckets (`gradbucket`, `bucket` fields, `welcome.buckets`);
+ * compressed tensors (float16, bfloat16, int8 + scale), `welcome.compression`, `params.delta`.
+ */
 export const PROTOCOL_VERSION = 2;
 
 const int = z.number().int();
@@ -44,6 +48,11 @@ export const welcomeSchema = z.object({
   seed: int,
   labelSmoothing: z.number().min(0).lt(1),
   heartbeatMs: int.positive(),
+  /**
+   * The run's --compress mode: the dtype gradients may use (float32 is always allowed), and
+   * whether `params` messages carry deltas in it. `params` here is always full float32.
+   */
+  compression: z.enum(COMPRESSION_MODES),
   version: nonNegInt,
   params: z.array(wireTensorSchema),
   /** The parameters' names (PyTorch style, e.g. `0.weight`), in the order of `params` (optional: added within version 1). */
@@ -103,6 +112,11 @@ export const gradBucketSchema = z.object({
 export const paramsSchema = z.object({
   type: z.literal('params'),
   version: nonNegInt,
+  /**
+   * true: `params` are updates to add to the parameters of version `version - 1` (in the run's
+   * compressed dtype); absent or false: the full parameters. Buffers are always full float32.
+   */
+  delta: z.boolean().optional(),
   params: z.array(wireTensorSchema),
   /** With buckets: `params` holds this bucket's parameters of `version`; the version is complete once every bucket has come. */
   bucket: nonNegInt.optional(),

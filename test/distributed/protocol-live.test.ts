@@ -2,7 +2,7 @@
 // is training with a real worker process: each gets its error, and the run's result is unaffected.
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../shared/protocol/codec.js';
-import { toWire, type AssignMessage, type Message, type WireTensor } from '../../shared/protocol/index.js';
+import { PROTOCOL_VERSION, toWire, type AssignMessage, type Message, type WireTensor } from '../../shared/protocol/index.js';
 import { pack } from 'msgpackr';
 import { baseConfig, Cluster, relativeDifference, TOKEN } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -20,7 +20,7 @@ async function client(url: string, token: string | null = TOKEN): Promise<RawCli
   return c;
 }
 
-const join = (protocol = 1): Message => ({ type: 'join', protocol, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } });
+const join = (protocol = PROTOCOL_VERSION): Message => ({ type: 'join', protocol, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } });
 async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -5,7 +5,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
-import { fromWireInt32, toWire, type AssignMessage, type Message, type WelcomeMessage, type WireTensor } from '../../shared/protocol/index.js';
+import { fromWireInt32, PROTOCOL_VERSION, toWire, type AssignMessage, type Message, type WelcomeMessage, type WireTensor } from '../../shared/protocol/index.js';
 import { baseConfig, Cluster, TOKEN } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 
@@ -29,7 +29,7 @@ async function client(url: string): Promise<RawClient> {
 // The codec's own settings: plain msgpack, so a frame can carry anything (NaN, a fractional count, a
 // float64 dtype, an array where bin belongs) and the coordinator has to judge it.
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
-const join: Message = { type: 'join', protocol: 1, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } };
+const join: Message = { type: 'join', protocol: PROTOCOL_VERSION, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } };
 const errorsOf = (c: RawClient) => c.received.filter((m): m is Extract<Message, { type: 'error' }> => m.type === 'error');
 const zeros = (shape: number[]): WireTensor => toWire(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
 

@@ -62,10 +62,10 @@ describe('metrics endpoints of real processes', () => {
     expect(sampleValue(c, 'meshgrad_workers{state="active"}')).toBe(1);
     expect(sampleValue(c, 'meshgrad_loss{split="train"}')).toBeGreaterThan(0);
     expect(sampleValue(c, 'meshgrad_gradient_norm')).toBeGreaterThan(0); // computed at the scrape
-    expect(c).toMatch(/^meshgrad_run_info\{role="coordinator",model="mlp",dataset="fashion-mnist",optimizer="adam"\} 1$/m);
+    expect(c).toMatch(/^meshgrad_run_info\{role="coordinator",model="mlp",dataset="fashion-mnist",optimizer="adam",compression="none"\} 1$/m);
     const w = (await get(`${workerMetrics}/metrics`)).body;
     expect(sampleValue(w, 'meshgrad_worker_compute_seconds_count{phase="backward"}')).toBeGreaterThanOrEqual(4);
-    expect(w).toMatch(/^meshgrad_run_info\{role="worker",model="mlp",dataset="fashion-mnist",optimizer="unknown"\} 1$/m);
+    expect(w).toMatch(/^meshgrad_run_info\{role="worker",model="mlp",dataset="fashion-mnist",optimizer="unknown",compression="none"\} 1$/m);
   });
 
   it('answers /healthz, /readyz, and 404 for anything else', async () => {

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCoordinatorMetrics } from '../../coordinator/metrics.js';
 import { MetricsServer } from '../../shared/metrics/http-server.js';
-import { toWire, type Message } from '../../shared/protocol/index.js';
+import { PROTOCOL_VERSION, toWire, type Message } from '../../shared/protocol/index.js';
 import { silentLogger } from '../../shared/util/log.js';
 import { createWorkerMetrics } from '../../worker/metrics.js';
 import { MeshWorker } from '../../worker/worker.js';
@@ -37,7 +37,7 @@ async function value(registry: Registry, name: string, labels: Record<string, st
   return found?.value ?? 0;
 }
 
-const join_ = (protocol = 1): Message => ({ type: 'join', protocol, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } });
+const join_ = (protocol = PROTOCOL_VERSION): Message => ({ type: 'join', protocol, capabilities: { threads: 1, device: 'cpu', datasets: ['fashion-mnist'] } });
 
 async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -189,6 +189,6 @@ describe('worker metrics during a run', () => {
     expect(await value(registry, 'meshgrad_worker_batch_loss')).toBeGreaterThan(0);
     expect(await value(registry, 'meshgrad_worker_reconnects_total')).toBe(0);
     expect(await value(registry, 'meshgrad_messages_total', { direction: 'out', type: 'gradients' })).toBe(3);
-    expect(await value(registry, 'meshgrad_run_info', { role: 'worker', model: 'mlp', dataset: 'fashion-mnist', optimizer: 'unknown' })).toBe(1);
+    expect(await value(registry, 'meshgrad_run_info', { role: 'worker', model: 'mlp', dataset: 'fashion-mnist', optimizer: 'unknown', compression: 'none' })).toBe(1);
   });
 });

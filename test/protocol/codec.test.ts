@@ -1,7 +1,7 @@
 // The codec and wire tensors on their own: round trips, and malformed bytes with stable codes.
 import { describe, expect, it } from 'vitest';
 import { pack, Packr } from 'msgpackr';
-import { decodeMessage, encodeMessage, fromWireFloat32, fromWireInt32, ProtocolError, toWire, type Message } from '../../shared/protocol/index.js';
+import { decodeMessage, encodeMessage, fromWireFloat32, fromWireInt32, PROTOCOL_VERSION, ProtocolError, toWire, type Message } from '../../shared/protocol/index.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -17,8 +17,8 @@ describe('codec', () => {
   it('round-trips every message type', () => {
     const t = toWire(new Float32Array([1, 2, 3, 4]), [2, 2]);
     const messages: Message[] = [
-      { type: 'join', protocol: 1, capabilities: { threads: 2, device: 'cpu', datasets: ['fashion-mnist'] } },
-      { type: 'welcome', workerId: 'w1', runId: 'r', model: { name: 'm' }, dataset: 'd', numClasses: 10, sendSamples: false, seed: 1, labelSmoothing: 0, heartbeatMs: 1000, version: 0, params: [t] },
+      { type: 'join', protocol: PROTOCOL_VERSION, capabilities: { threads: 2, device: 'cpu', datasets: ['fashion-mnist'] } },
+      { type: 'welcome', workerId: 'w1', runId: 'r', model: { name: 'm' }, dataset: 'd', numClasses: 10, sendSamples: false, seed: 1, labelSmoothing: 0, heartbeatMs: 1000, compression: 'none', version: 0, params: [t] },
       { type: 'assign', step: 3, version: 3, shard: 1, batchSize: 8, indices: toWire(new Int32Array([5, 6]), [2]) },
       { type: 'gradients', step: 3, version: 3, shard: 1, samples: 2, loss: 0.5, correct: 1, computeMs: 2, grads: [t] },
       { type: 'params', version: 4, params: [t] },
@@ -56,10 +56,10 @@ describe('codec', () => {
     expect(codeOf(() => fromWireInt32({ dtype: 'int32', shape: [2, -1], data: new Uint8Array(8) }, 't'))).toBe('BAD_SHAPE');
   });
   it('refuses msgpack extension types and msgpackr records, but reads bin holding any bytes', () => {
-    const join = { type: 'join', protocol: 1, capabilities: { threads: 1, device: 'cpu', datasets: [] } };
+    const join = { type: 'join', protocol: PROTOCOL_VERSION, capabilities: { threads: 1, device: 'cpu', datasets: [] } };
     expect(decodeMessage(pack(join)).type).toBe('join');
     // Our own encoder never writes one: an undefined field (msgpackr's ext 0) is left out.
-    expect(decodeMessage(encodeMessage({ type: 'join', protocol: 1, name: undefined, capabilities: { threads: 1, device: 'cpu', datasets: [] } })).type).toBe('join');
+    expect(decodeMessage(encodeMessage({ type: 'join', protocol: PROTOCOL_VERSION, name: undefined, capabilities: { threads: 1, device: 'cpu', datasets: [] } })).type).toBe('join');
     expect(codeOf(() => decodeMessage(new Packr({ useRecords: true }).pack(join)))).toBe('UNDECODABLE');
     expect(codeOf(() => decodeMessage(new Packr({ structures: [] }).pack(join)))).toBe('UNDECODABLE');
     expect(codeOf(() => decodeMessage(pack({ ...join, name: new Date(0) })))).toBe('UNDECODABLE');
