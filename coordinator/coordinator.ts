@@ -512,8 +512,8 @@ export class Coordinator {
     try {
       let params: readonly ParamInfo[] = this.paramInfo;
       let offset = 0;
-      if (rb) {
-        if (msg.bucket === undefined || msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} name bucket ${String(msg.bucket)}; the run has buckets 0..${rb.count - 1}`);
+      if (rb && msg.bucket !== undefined) {
+        if (msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradients for shard ${msg.shard} name bucket ${String(msg.bucket)}; the run has buckets 0..${rb.count - 1}`);
         for (let k = 0; k < rb.count; k++) {
           if (k !== msg.bucket && !rb.isCounted(shard, k)) throw new ProtocolError('BAD_MESSAGE', `gradients end shard ${msg.shard} before its bucket ${k} came`);
         }
@@ -521,6 +521,7 @@ export class Coordinator {
         params = this.paramInfo.slice(range.start, range.end);
         offset = range.start;
       } else if (msg.bucket !== undefined) throw new ProtocolError('BAD_MESSAGE', `gradients name bucket ${msg.bucket}; this run sends whole gradients`);
+      // Without `bucket`, the message carries every parameter's gradient (a worker that does not send buckets).
       result = decodeContribution(msg, params, shard.indices.length, (i, n) => this.takeGradArray(i, n), this.train.labelsPerSample ?? 1, this.bufferInfo, offset, this.compression);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -543,7 +544,13 @@ export class Coordinator {
     const bucketGrads = result.grads;
     if (rb) result = { ...result, grads: [] };
     const { discarded } = round.finish(shard, result);
-    if (rb) this.addBucket(rb, shard, msg.bucket!, bucketGrads);
+    if (rb && msg.bucket !== undefined) this.addBucket(rb, shard, msg.bucket, bucketGrads);
+    else if (rb) {
+      for (let k = 0; k < rb.count; k++) {
+        const range = bucketRange(this.bucketStarts, this.slots.length, k);
+        this.addBucket(rb, shard, k, bucketGrads.slice(range.start, range.end));
+      }
+    }
     if (shard.speculative) this.metrics.speculation('copy_won');
     else if (discarded.length > 0) this.metrics.speculation('original_won');
     if (round.complete) this.roundDone?.resolve();

@@ -5,6 +5,7 @@
 // Malformed compressed frames (a wrong byte length, a negative or NaN scale, a dtype the run does
 // not use, a compressed tensor in an uncompressed run) get their error codes, their shards are
 // redone, and the run ends where an undisturbed one does.
+import { planBuckets } from '../../shared/protocol/buckets.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/coordinator.js';
 import { PROTOCOL_VERSION, TensorCompressor, toWire, type AssignMessage, type CompressionMode, type Message, type WelcomeMessage, type WireTensor } from '../../shared/protocol/index.js';
@@ -42,9 +43,10 @@ interface Outcome {
 
 const STEPS = 16;
 
-async function train(compress: CompressionMode): Promise<Outcome> {
+/** `bucketBytes` 0: one message each way per step (so frames compare whole); else gradient buckets. */
+async function train(compress: CompressionMode, bucketBytes = 0): Promise<Outcome> {
   const losses: number[] = [];
-  const config = baseConfig({ compress, trainSamples: STEPS * 96, batchSize: 96, maxSteps: STEPS, testSamples: 200, minWorkers: 3, balance: 'even' });
+  const config = baseConfig({ compress, bucketBytes, trainSamples: STEPS * 96, batchSize: 96, maxSteps: STEPS, testSamples: 200, minWorkers: 3, balance: 'even' });
   const coordinator = await cluster.coordinator(config, (e) => losses.push(e.loss));
   cluster.worker(coordinator.url, ['--threads', '1']);
   cluster.worker(coordinator.url, ['--threads', '1']);
@@ -56,7 +58,10 @@ async function train(compress: CompressionMode): Promise<Outcome> {
   // The run's last parameters reach the in-process worker before `leave` does (one socket, in order).
   await inProcess.client.next('leave');
   expect(inProcess.failure).toBeNull();
-  expect(inProcess.updates).toBe(STEPS);
+  // One params message per step, or one per bucket.
+  const buckets = planBuckets([...coordinator.parameters().values()].map((v) => v.byteLength), bucketBytes).length;
+  if (bucketBytes > 0) expect(buckets).toBeGreaterThan(1);
+  expect(inProcess.updates).toBe(buckets * STEPS);
   const held = inProcess.replica!.parameters();
   const view = coordinator.workerParameters();
   for (const [name, v] of view) expect(Buffer.from(held.get(name)!.buffer).equals(Buffer.from(v.buffer)), name).toBe(true);
@@ -90,6 +95,14 @@ describe('--compress', () => {
       // params carry the BatchNorm-free mlp's parameters only: the same ratio downlink.
       expect(none.paramsBytes / o.paramsBytes, `${mode} params`).toBeGreaterThan(ratio * 0.97);
       expect(none.paramsBytes / o.paramsBytes, `${mode} params`).toBeLessThanOrEqual(ratio);
+    }
+  });
+  it('with gradient buckets too: per-bucket deltas keep the workers on the view bit for bit', { timeout: 600_000 }, async () => {
+    for (const mode of ['bf16', 'int8'] as const) {
+      const o = await train(mode, 64 * 1024);
+      await cluster.closeAll();
+      expect(o.losses).toHaveLength(STEPS);
+      expect(o.losses.slice(-4).reduce((a, b) => a + b, 0)).toBeLessThan(0.8 * o.losses.slice(0, 4).reduce((a, b) => a + b, 0));
     }
   });
 });
