@@ -32,14 +32,17 @@ export class RoundBuckets {
   private readonly covered: number[];
   /** Buckets whose sum is complete (the coordinator may step them). */
   readonly complete: boolean[];
-  /** Buckets already stepped and sent. */
+  /** Buckets already stepped. */
   readonly stepped: boolean[];
+  /** Buckets whose new parameters have been sent. */
+  readonly sent: boolean[];
 
   constructor(private readonly round: StepRound, readonly count: number) {
     this.pieces = Array.from({ length: count }, () => []);
     this.covered = new Array<number>(count).fill(0);
     this.complete = new Array<boolean>(count).fill(false);
     this.stepped = new Array<boolean>(count).fill(false);
+    this.sent = new Array<boolean>(count).fill(false);
   }
 
   /** Whether `shard`'s group, or a shard it was split from, already delivered bucket `k`. */
@@ -78,12 +81,8 @@ export class RoundBuckets {
     for (let k = 0; k < this.count; k++) for (const p of this.pieces[k]) for (let i = 0; i < p.grads.length; i++) yield { bucket: k, index: i, array: p.grads[i] };
   }
 
-  /** The bucket stepped last (null before any). */
-  lastStepped: number | null = null;
-
   markStepped(k: number): void {
     this.stepped[k] = true;
-    this.lastStepped = k;
   }
 
   get allComplete(): boolean {

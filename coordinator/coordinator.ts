@@ -150,6 +150,8 @@ export class Coordinator {
   /** Workers already reported late in the current round. */
   private readonly lateWarned = new Set<number>();
   private checkpointFailures = 0;
+  /** A step abandoned with some buckets applied (null: none): nothing may be saved then. */
+  private mixedStep: number | null = null;
   /** The step of the newest checkpoint in --checkpoint-dir this run knows of (null: none). */
   private lastCheckpointStep: number | null = null;
   private failure: string | null = null;
@@ -598,14 +600,23 @@ export class Coordinator {
     if (outcome === 'duplicate') grads.forEach((g, i) => (this.gradPool[start + i] ??= []).push(g));
     if (outcome !== 'complete') return;
     this.sumBucket(rb, k);
-    // With --clip-norm the step needs the whole gradient's norm: every bucket is stepped at the end.
-    if (this.config.clipNorm !== undefined) return;
+    // With --clip-norm the step needs the whole gradient's norm: every bucket is stepped at the
+    // end. Once a stop is requested, too: a step abandoned with some buckets stepped would leave
+    // parameters of two versions, which no checkpoint may hold.
+    if (this.config.clipNorm !== undefined || this.stopRequested) return;
+    this.stepBucket(rb, k);
+    // The last bucket goes with the buffers, once the round has completed.
+    if (!rb.stepped.every(Boolean)) {
+      this.broadcastBucket(k, this.round!.version + 1, false);
+      rb.sent[k] = true;
+    }
+  }
+
+  private stepBucket(rb: RoundBuckets, k: number): void {
     if (!rb.stepped.some(Boolean)) this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
     const range = bucketRange(this.bucketStarts, this.slots.length, k);
     this.optimizer.stepRange(range.start, range.end);
     rb.markStepped(k);
-    // The last bucket goes with the buffers, once the round has completed.
-    if (!rb.stepped.every(Boolean)) this.broadcastBucket(k, this.round!.version + 1, false);
   }
 
   /** Writes bucket k's summed gradient into its slots' grads (shard-group order, float64, rounded once). */
@@ -910,14 +921,9 @@ export class Coordinator {
    */
   private broadcastStep(rb: RoundBuckets | null): void {
     if (!rb) return this.broadcastParams();
-    const unsent = this.config.clipNorm !== undefined ? rb.stepped.map((_, k) => k) : this.lastStepped(rb);
+    const unsent = rb.sent.map((sent, k) => (sent ? -1 : k)).filter((k) => k >= 0);
+    if (unsent.length === 0) throw new Error('internal: a bucketed step with every bucket sent before its end');
     unsent.forEach((k, j) => this.broadcastBucket(k, this.cursor.version, j === unsent.length - 1));
-  }
-
-  private lastStepped(rb: RoundBuckets): number[] {
-    const k = rb.lastStepped;
-    if (k === null) throw new Error('internal: a bucketed step with no bucket stepped');
-    return [k];
   }
 
   /** The new parameters to every worker: in full, or with --compress as the compressed update of the workers' view. */
@@ -1028,6 +1034,12 @@ export class Coordinator {
           const stepStart = performance.now();
           if (!(await this.runRound(round))) {
             interrupted = true;
+            if (this.roundBuckets?.stepped.some(Boolean)) {
+              // Buckets stepped before the stop request: the parameters mix two versions.
+              this.mixedStep = round.step;
+              this.failure ??= `step ${round.step} was abandoned after some of its gradient buckets had been applied: neither the final checkpoint nor --save was written (the parameters mix steps ${round.step} and ${round.step + 1})${this.lastCheckpointStep === null ? '' : `; the checkpoint of step ${this.lastCheckpointStep} is kept`}`;
+            }
+            this.roundBuckets = null;
             break outer;
           }
           const contributions = round.contributions();
@@ -1043,7 +1055,11 @@ export class Coordinator {
           if (!rb || this.config.clipNorm !== undefined) {
             this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
             this.optimizer.step();
-          } else this.optimizer.countStep(); // every bucket was stepped as its sum completed
+          } else {
+            // Buckets were stepped as their sums completed (but not after a stop request).
+            for (let k = 0; k < rb.count; k++) if (!rb.stepped[k]) this.stepBucket(rb, k);
+            this.optimizer.countStep();
+          }
           const loss = contributions.reduce((s, c) => s + c.loss * c.samples, 0) / indices.length;
           const correct = contributions.reduce((s, c) => s + c.correct, 0);
           if (this.config.auditSamples) for (const s of round.completed()) this.audit(epoch, s.indices);
@@ -1136,10 +1152,11 @@ export class Coordinator {
     let checkpoint: string | null;
     try {
       // The end-of-run checkpoint: a failure is reported, and --save and the summary still follow.
-      const written = await this.checkpointReporting('final');
+      const written = this.mixedStep === null ? await this.checkpointReporting('final') : { path: null, failure: null };
+      if (this.mixedStep !== null) this.log.error('final checkpoint and --save not written', { reason: this.failure });
       checkpoint = written.path;
       this.failure ??= written.failure;
-      if (this.config.save) {
+      if (this.config.save && this.mixedStep === null) {
         await saveCheckpoint(this.config.save, {
           params: checkpointParams(this.model),
           meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, vocabulary: this.vocabulary?.toJSON() },
