@@ -31,8 +31,17 @@ export interface NetworkVariant {
   readonly flags: readonly string[];
 }
 
-/** The meshgrad variants of the suite; later work adds e.g. `--compress int8`, `--sync-every 4`. */
-export const NETWORK_VARIANTS: NetworkVariant[] = [{ name: 'sync', flags: [] }];
+/**
+ * The meshgrad variants of the suite: the defaults (gradient buckets of 0.25 MB, overlapped with
+ * backward and stepped as they complete), today's one-message exchange (`--bucket-mb 0`) beside
+ * it, and compressed gradients and parameter updates.
+ */
+export const NETWORK_VARIANTS: NetworkVariant[] = [
+  { name: 'sync', flags: [] },
+  { name: 'one-message', flags: ['--bucket-mb', '0'] },
+  { name: 'bf16', flags: ['--compress', 'bf16'] },
+  { name: 'int8', flags: ['--compress', 'int8'] },
+];
 
 export const NETWORK_RATES_MBIT = [10000, 1000, 100] as const;
 export const QUICK_RATES_MBIT = [100] as const;
