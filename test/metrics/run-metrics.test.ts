@@ -53,7 +53,8 @@ describe('coordinator metrics during a run', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const registry = new Registry();
     const metrics = createCoordinatorMetrics(registry);
-    const c = await cluster.coordinator(baseConfig({ trainSamples: 640, batchSize: 128, checkpointDir: dir, checkpointEvery: 2 }), undefined, metrics);
+    // One gradients and one params message per step (no buckets), so message counts are per step.
+    const c = await cluster.coordinator(baseConfig({ trainSamples: 640, batchSize: 128, checkpointDir: dir, checkpointEvery: 2, bucketBytes: 0 }), undefined, metrics);
     const clients: RawClient[] = [];
     cleanups.push(() => clients.forEach((x) => x.close()));
     const connect = async (token: string = TOKEN): Promise<RawClient> => {
