@@ -34,13 +34,14 @@ export interface NetworkVariant {
 /**
  * The meshgrad variants of the suite: the defaults (gradient buckets of 0.25 MB, overlapped with
  * backward and stepped as they complete), today's one-message exchange (`--bucket-mb 0`) beside
- * it, and compressed gradients and parameter updates.
+ * it, compressed gradients and parameter updates, and local updates (4 inner steps per exchange).
  */
 export const NETWORK_VARIANTS: NetworkVariant[] = [
   { name: 'sync', flags: [] },
   { name: 'one-message', flags: ['--bucket-mb', '0'] },
   { name: 'bf16', flags: ['--compress', 'bf16'] },
   { name: 'int8', flags: ['--compress', 'int8'] },
+  { name: 'sync-every 4', flags: ['--sync-every', '4'] },
 ];
 
 export const NETWORK_RATES_MBIT = [10000, 1000, 100] as const;

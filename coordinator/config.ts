@@ -58,6 +58,17 @@ export interface CoordinatorConfig extends TrainConfig {
    * coordinator's parameters and optimizer state stay float32.
    */
   readonly compress?: CompressionMode;
+  /**
+   * Local updates (--sync-every H, local SGD / DiLoCo): each worker takes H inner steps with its
+   * own inner optimizer (the run's optimizer and learning rate) on its share of H batches, then
+   * sends its parameter change; the coordinator averages the changes (weighted by samples) and
+   * applies them with the outer optimizer, SGD with Nesterov momentum. Default 1: synchronous.
+   */
+  readonly syncEvery?: number;
+  /** The outer optimizer's learning rate (--outer-lr, default 0.7, as DiLoCo). */
+  readonly outerLr?: number;
+  /** The outer optimizer's Nesterov momentum (--outer-momentum, default 0.9). */
+  readonly outerMomentum?: number;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
 }

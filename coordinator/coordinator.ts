@@ -23,7 +23,7 @@ import type { LrSchedule } from '../shared/optim/schedule.js';
 import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
-import { PROTOCOL_VERSION, type AssignMessage, type GradBucketMessage, type GradientsMessage, type JoinMessage, type Message } from '../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type AssignMessage, type GradBucketMessage, type GradientsMessage, type JoinMessage, type Message, type WelcomeMessage } from '../shared/protocol/messages.js';
 import { isCompressionMode, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { checkBatchSize } from '../shared/train/fit.js';
@@ -66,6 +66,10 @@ export interface CoordinatorSummary extends TrainSummary {
    */
   readonly failure: string | null;
 }
+
+/** DiLoCo's outer optimizer defaults (--outer-lr, --outer-momentum). */
+export const DEFAULT_OUTER_LR = 0.7;
+export const DEFAULT_OUTER_MOMENTUM = 0.9;
 
 /** Gradient bucket size by default (--bucket-mb 0.25). */
 export const DEFAULT_BUCKET_BYTES = 256 * 1024;
@@ -110,6 +114,8 @@ export class Coordinator {
   private readonly paramInfo: ParamInfo[];
   private readonly bufferInfo: ParamInfo[];
   private readonly optimizer: Optimizer;
+  /** Optimizer steps per round: H with local updates (--sync-every), else 1. */
+  private readonly syncEvery: number;
   private readonly schedule: LrSchedule;
   private readonly sampler: BatchSampler;
   /** The training split (after --train-samples): workers' sample indices refer to it. */
@@ -210,6 +216,9 @@ export class Coordinator {
     this.stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
     this.test = firstSamples(data.test, config.testSamples);
     checkBatchSize(config, this.train.size);
+    this.syncEvery = config.syncEvery ?? 1;
+    if (!Number.isInteger(this.syncEvery) || this.syncEvery < 1) throw new Error(`--sync-every ${String(config.syncEvery)}: must be a whole number of steps, at least 1`);
+    if (this.syncEvery > 1 && config.clipNorm !== undefined) throw new Error('--clip-norm does not apply with --sync-every > 1 (workers step on their own); leave one of them out');
     // The same initialisation as single-process training with this seed.
     this.model = buildModel(config.model, new Rng(config.seed), { numClasses: this.train.numClasses }).model;
     this.slots = paramSlots(this.model);
@@ -217,14 +226,20 @@ export class Coordinator {
     this.paramInfo = this.model.namedParameters().map(([name, p]) => ({ name, shape: p.shape }));
     const integerBuffers = this.model.integerBufferNames();
     this.bufferInfo = this.model.namedBuffers().map(([name, b]) => ({ name, shape: b.shape, integer: integerBuffers.has(name) }));
-    this.bucketStarts = planBuckets(this.slots.map((s) => s.value.byteLength), config.bucketBytes ?? DEFAULT_BUCKET_BYTES);
-    this.optimizer = createOptimizer(config.optimizer, this.slots, {
-      lr: config.lr,
-      momentum: config.momentum,
-      nesterov: config.nesterov,
-      weightDecay: config.weightDecay,
-      vectorOps: this.vectorOps ?? undefined,
-    });
+    // Local updates send one parameter change per H steps: no buckets (nothing to overlap with).
+    this.bucketStarts = this.syncEvery > 1 ? [0] : planBuckets(this.slots.map((s) => s.value.byteLength), config.bucketBytes ?? DEFAULT_BUCKET_BYTES);
+    // With local updates the coordinator's optimizer is the outer one (DiLoCo: SGD with Nesterov
+    // momentum over the averaged parameter change); the run's optimizer runs on the workers.
+    this.optimizer =
+      this.syncEvery > 1
+        ? createOptimizer('sgd', this.slots, { lr: config.outerLr ?? DEFAULT_OUTER_LR, momentum: config.outerMomentum ?? DEFAULT_OUTER_MOMENTUM, nesterov: (config.outerMomentum ?? DEFAULT_OUTER_MOMENTUM) > 0 })
+        : createOptimizer(config.optimizer, this.slots, {
+            lr: config.lr,
+            momentum: config.momentum,
+            nesterov: config.nesterov,
+            weightDecay: config.weightDecay,
+            vectorOps: this.vectorOps ?? undefined,
+          });
     this.sampler = new BatchSampler({ size: this.train.size, batchSize: config.batchSize, seed: config.seed });
     // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
     this.plannedSteps = this.sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, this.sampler.numBatches * config.epochs);
@@ -483,6 +498,7 @@ export class Coordinator {
       buffers: this.wireBuffers(),
       bufferNames: this.bufferInfo.map((b) => b.name),
       buckets: this.bucketStarts.length > 1 ? this.bucketStarts : undefined,
+      local: this.syncEvery > 1 ? this.innerSettings() : undefined,
     });
     this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
     this.onMembershipChange();
@@ -557,6 +573,24 @@ export class Coordinator {
     else if (discarded.length > 0) this.metrics.speculation('original_won');
     if (round.complete) this.roundDone?.resolve();
     else this.scheduleSpeculation();
+  }
+
+  /** The learning rate of the last step: the optimizer's, or with local updates the inner one's. */
+  private currentLr(): number {
+    return this.syncEvery > 1 ? this.schedule.lrAt(Math.max(0, this.cursor.step - 1)) : this.optimizer.lr;
+  }
+
+  /** The workers' inner optimizer with local updates: the run's optimizer settings. */
+  private innerSettings(): NonNullable<WelcomeMessage['local']> {
+    const c = this.config;
+    return {
+      syncEvery: this.syncEvery,
+      optimizer: c.optimizer,
+      lr: c.lr,
+      ...(c.momentum !== undefined ? { momentum: c.momentum } : {}),
+      ...(c.nesterov !== undefined ? { nesterov: c.nesterov } : {}),
+      ...(c.weightDecay !== undefined ? { weightDecay: c.weightDecay } : {}),
+    };
   }
 
   /** A recycled (or new) array for parameter i's gradient. */
@@ -775,6 +809,7 @@ export class Coordinator {
       batchSize: round.indices.length,
       indices: toWire(shard.indices, [shard.indices.length]),
     };
+    if (round.span > 1 || this.syncEvery > 1) msg.local = { lrs: Array.from({ length: round.span }, (_, j) => this.schedule.lrAt(round.step + j)) };
     if (link.wantsSamples) {
       const batch = this.pool.batch(shard.indices, this.sampleBuffers);
       msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, [batch.size]) };
@@ -1026,11 +1061,14 @@ export class Coordinator {
             interrupted = true;
             break outer;
           }
+          // With local updates a round covers the next H batches (fewer at the end of an epoch or of the run).
+          const span = Math.min(this.syncEvery, ranges - b, this.plannedSteps - this.cursor.step);
           const start = b * this.config.batchSize;
-          const end = Math.min(start + this.config.batchSize, this.train.size);
+          const end = Math.min(start + span * this.config.batchSize, this.train.size);
           const positions = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
           const indices = this.trainIndex ? positions.map((i) => this.trainIndex![i]) : positions;
-          const round = new StepRound(this.cursor.step, this.cursor.version, indices);
+          const round = new StepRound(this.cursor.step, this.cursor.version, indices, span);
+          b += span - 1;
           const stepStart = performance.now();
           if (!(await this.runRound(round))) {
             interrupted = true;
@@ -1052,7 +1090,10 @@ export class Coordinator {
           // Clipping computes the norm before clipping anyway: keep it for the metrics. Without
           // clipping the gradient stays as summed, and a scrape computes its norm (not every step).
           this.clippedFrom = this.config.clipNorm !== undefined ? clipGradNorm(this.slots, this.config.clipNorm) : null;
-          if (!rb || this.config.clipNorm !== undefined) {
+          if (this.syncEvery > 1) {
+            // The outer step: the slots' grads hold the sample-weighted mean parameter change.
+            this.optimizer.step();
+          } else if (!rb || this.config.clipNorm !== undefined) {
             this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
             this.optimizer.step();
           } else {
@@ -1067,7 +1108,7 @@ export class Coordinator {
           this.cursor = {
             epoch,
             batch: b + 1,
-            step: c.step + 1,
+            step: c.step + span,
             version: c.version + 1,
             samples: c.samples + indices.length,
             epochLossSum: c.epochLossSum + loss * indices.length,
@@ -1094,14 +1135,14 @@ export class Coordinator {
             totalSteps: this.plannedSteps,
             loss,
             samplesPerSecond: (windowSamples * 1000) / Math.max(now - windowStart, 1e-3),
-            lr: this.optimizer.lr,
+            lr: this.currentLr(),
             timing,
           });
           if (now - windowStart > 2000) {
             windowStart = now;
             windowSamples = 0;
           }
-          if (this.config.checkpointEvery && this.cursor.step % this.config.checkpointEvery === 0) {
+          if (this.config.checkpointEvery && Math.floor(this.cursor.step / this.config.checkpointEvery) > Math.floor((this.cursor.step - span) / this.config.checkpointEvery)) {
             const { failure } = await this.checkpointReporting('periodic');
             if (failure !== null && this.config.checkpointFailure === 'stop') {
               this.failure = failure;
@@ -1209,7 +1250,7 @@ export class Coordinator {
     m.worldSize.set(new Set(round.shards.filter((x) => x.status === 'done').map((x) => x.workerId)).size);
     m.loss.set({ split: 'train' }, s.loss);
     m.accuracy.set({ split: 'train' }, s.accuracy);
-    m.learningRate.set(this.optimizer.lr);
+    m.learningRate.set(this.currentLr());
   }
 
   /** Closes the server and every connection; safe to call twice. */

@@ -50,7 +50,8 @@ export interface Completion {
 export class StepRound {
   readonly shards: Shard[] = [];
 
-  constructor(readonly step: number, readonly version: number, readonly indices: Int32Array) {
+  /** `span`: the optimizer steps this round stands for (H with local updates, else 1). */
+  constructor(readonly step: number, readonly version: number, readonly indices: Int32Array, readonly span = 1) {
     this.shards.push({ id: 0, group: 0, speculative: false, parent: null, indices, status: 'pending', workerId: null, assignedAt: 0, result: null });
   }
 

@@ -17,6 +17,9 @@ import { addDelta, fromWireFloat, type CompressionMode } from '../shared/protoco
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { ErrorFeedback } from './error-feedback.js';
 import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
+import { attachGrads, detachGrads, paramSlots } from '../shared/train/params.js';
+import { createOptimizer } from '../shared/optim/factory.js';
+import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { derivedSeed, Rng } from '../shared/util/random.js';
 
 /** What computing one assignment took, for the worker's metrics. */
@@ -58,6 +61,14 @@ export class Replica {
   private readonly uplink: ErrorFeedback | null;
   /** A delta's decoded values, per parameter: all are checked before any is applied. */
   private readonly deltaScratch: Float32Array[];
+  /** Local updates (--sync-every): the inner optimizer's settings, from the welcome (null: synchronous). */
+  private localSettings: WelcomeMessage['local'] | null = null;
+  /** The inner optimizer, its state kept from one assignment to the next (a welcome resets it). */
+  private inner: Optimizer | null = null;
+  private innerSlots: ParamSlot[] | null = null;
+  /** The parameters before an assignment's inner steps, and the change they made (reused). */
+  private readonly localStart: Float32Array[] = [];
+  private readonly localDelta: Float32Array[] = [];
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
@@ -102,6 +113,8 @@ export class Replica {
     plan.forEach((start, k) => this.bucketOfParam.fill(k, start));
     this.staged.arrived.clear();
     this.staged.version = -1;
+    this.localSettings = welcome.local ?? null;
+    this.inner = null;
     this.load(welcome.params, welcome.version, welcome.buffers);
     // A new session: error feedback starts afresh.
     this.uplink?.reset();
@@ -187,6 +200,85 @@ export class Replica {
     this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
   }
 
+  /**
+   * Local updates: the shard cut into `lrs.length` contiguous pieces, one inner step of the inner
+   * optimizer on each (its mean gradient, the piece's own dropout masks), then the parameter
+   * change Δ = θ_start − θ_end, scaled by samples / batchSize so that the coordinator's sum over
+   * shards is the sample-weighted mean change. The replica goes back to θ_start: the coordinator's
+   * parameters are the ones that count (and, with compression, the ones deltas apply to).
+   */
+  private computeLocal(assign: AssignMessage, lrs: readonly number[], batch: { x: Float32Array; y: Int32Array; size: number; sampleShape: readonly number[] }, started: number, send: (message: GradientsMessage) => void): ShardReport {
+    const settings = this.localSettings;
+    if (!settings) throw new ProtocolError('BAD_MESSAGE', 'an assignment with local steps in a run without --sync-every');
+    if (lrs.length > settings.syncEvery) throw new ProtocolError('BAD_MESSAGE', `${lrs.length} local steps in one assignment; the run syncs every ${settings.syncEvery}`);
+    const model = this.model;
+    const slots = (this.innerSlots ??= paramSlots(model));
+    const backend = backendOf(model);
+    this.inner ??= createOptimizer(settings.optimizer, slots, {
+      lr: settings.lr,
+      ...(settings.momentum !== undefined ? { momentum: settings.momentum } : {}),
+      ...(settings.nesterov !== undefined ? { nesterov: settings.nesterov } : {}),
+      ...(settings.weightDecay !== undefined ? { weightDecay: settings.weightDecay } : {}),
+      vectorOps: backend.vectorOps?.(),
+    });
+    const inner = this.inner;
+    slots.forEach((slot, i) => (this.localStart[i]?.length === slot.value.length ? this.localStart[i] : (this.localStart[i] = new Float32Array(slot.value.length))).set(slot.value));
+    model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
+    const indices = fromWireInt32(assign.indices, 'indices');
+    const n = batch.size;
+    const perSample = batch.x.length / Math.max(n, 1);
+    const labels = batch.y.length / Math.max(n, 1);
+    const report: ShardReport = { samples: n, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
+    const timing: GradientTiming = { forwardSeconds: 0, backwardSeconds: 0 };
+    let lossSum = 0;
+    let correct = 0;
+    let offset = 0;
+    for (let j = 0; j < lrs.length; j++) {
+      const size = Math.floor(n / lrs.length) + (j < n % lrs.length ? 1 : 0);
+      if (size === 0) continue;
+      const piece = { x: batch.x.subarray(offset * perSample, (offset + size) * perSample), y: batch.y.subarray(offset * labels, (offset + size) * labels), size, sampleShape: [...batch.sampleShape] };
+      model.reseedRandomStreams(derivedSeed(this.welcome.seed, assign.step + j, indices[offset] ?? 0));
+      backend.scope(() => {
+        const r = computeGradients(model, piece, this.welcome.labelSmoothing, size, timing);
+        attachGrads(model, slots);
+        inner.lr = lrs[j];
+        inner.step();
+        lossSum += r.loss * size;
+        correct += r.correct;
+      });
+      detachGrads(model, slots);
+      report.forwardSeconds += timing.forwardSeconds;
+      report.backwardSeconds += timing.backwardSeconds;
+      offset += size;
+    }
+    const encodeStart = performance.now();
+    const scale = n / assign.batchSize;
+    const grads = slots.map((slot, i) => {
+      const start = this.localStart[i];
+      const d = this.localDelta[i]?.length === start.length ? this.localDelta[i] : (this.localDelta[i] = new Float32Array(start.length));
+      const v = slot.value;
+      for (let k = 0; k < d.length; k++) d[k] = (start[k] - v[k]) * scale;
+      v.set(start);
+      const shape = this.params[i][1].shape;
+      return this.uplink ? this.uplink.encode(i, d, shape) : toWire(d, shape);
+    });
+    report.loss = lossSum / Math.max(n, 1);
+    send({
+      type: 'gradients',
+      step: assign.step,
+      version: assign.version,
+      shard: assign.shard,
+      samples: n,
+      loss: report.loss,
+      correct,
+      computeMs: performance.now() - started,
+      grads,
+      buffers: model.namedBuffers().map(([, b]) => toWire(b.dataSync() as Float32Array, b.shape)),
+    });
+    report.encodeSeconds = (performance.now() - encodeStart) / 1000;
+    return report;
+  }
+
   private localDataset(): Dataset {
     if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir, contextLength: this.contextLength }).train;
     return this.dataset;
@@ -215,6 +307,7 @@ export class Replica {
       batch = ds.batch(indices, this.buffers);
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
+    if (assign.local) return this.computeLocal(assign, assign.local.lrs, batch, started, send);
     // Dropout masks come from the run's seed, the step and the piece's first sample, not from
     // this worker: whichever worker computes a piece (a redone or speculatively copied shard)
     // gets the same bits, so timing never enters a --balance even run.

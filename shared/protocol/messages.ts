@@ -69,6 +69,21 @@ export const welcomeSchema = z.object({
    * bucket's new parameters (`params` with `bucket`) as soon as it has stepped it.
    */
   buckets: z.array(nonNegInt).optional(),
+  /**
+   * Local updates (--sync-every H > 1): each assignment is H inner steps on the worker's own
+   * inner optimizer (these settings; its state kept across assignments, reset by a welcome), and
+   * the worker answers with its parameter change instead of a gradient.
+   */
+  local: z
+    .object({
+      syncEvery: int.min(2),
+      optimizer: z.enum(['sgd', 'adam', 'adamw']),
+      lr: z.number().nonnegative(),
+      momentum: z.number().min(0).optional(),
+      nesterov: z.boolean().optional(),
+      weightDecay: z.number().min(0).optional(),
+    })
+    .optional(),
 });
 
 export const assignSchema = z.object({
@@ -81,6 +96,12 @@ export const assignSchema = z.object({
   batchSize: int.positive(),
   indices: wireTensorSchema,
   samples: z.object({ x: wireTensorSchema, y: wireTensorSchema }).optional(),
+  /**
+   * With local updates: the inner learning rate of each inner step (their number: 1 to H). The
+   * worker cuts its samples into that many contiguous pieces, takes one inner step on each, and
+   * sends (θ_start − θ_end) · samples / batchSize in `gradients.grads`.
+   */
+  local: z.object({ lrs: z.array(z.number().nonnegative()).min(1).max(1024) }).optional(),
 });
 
 export const gradientsSchema = z.object({
