@@ -129,6 +129,7 @@ async function runRole(flags: RoleFlags, argv: readonly string[]): Promise<numbe
         bytesOut: totals.out,
         ifaceRx: stats ? readCounter(`${stats}/rx_bytes`) : null,
         ifaceTx: stats ? readCounter(`${stats}/tx_bytes`) : null,
+        step: e.step,
       });
     },
     epoch(): void {},

@@ -53,6 +53,11 @@ export interface StepRecord extends StepTimes {
   /** The interface's rx/tx byte counters at the event (Ethernet frames), when readable. */
   readonly ifaceRx: number | null;
   readonly ifaceTx: number | null;
+  /**
+   * The optimizer steps completed at the event (the run's step counter), when known: with local
+   * updates (--sync-every H) one event stands for H steps, and per-step figures divide by them.
+   */
+  readonly step?: number;
 }
 
 export interface StepRun {
@@ -84,8 +89,10 @@ export function summariseSteps(records: readonly StepRecord[], warmupSteps: numb
   const start = records[warmupSteps - 1];
   const end = records[records.length - 1];
   const timed = records.slice(warmupSteps);
-  const n = timed.length;
-  const waits = timed.map(networkWaitMs);
+  // Optimizer steps in the timed interval: one per event, or as the events' step counter says.
+  const n = end.step !== undefined && start.step !== undefined ? end.step - start.step : timed.length;
+  const spans = timed.map((r, i) => (r.step !== undefined && (i === 0 ? start : timed[i - 1]).step !== undefined ? r.step - (i === 0 ? start : timed[i - 1]).step! : 1));
+  const waits = timed.map((r, i) => networkWaitMs(r) / spans[i]);
   const perStepOrNull = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : bytesPerStep(a, b, n));
   return {
     warmupSteps,
@@ -94,7 +101,7 @@ export function summariseSteps(records: readonly StepRecord[], warmupSteps: numb
     slowestComputeMs: timed.map((r) => r.slowestComputeMs),
     updateMs: timed.map((r) => r.updateMs),
     networkWaitMs: waits,
-    medianStepMs: median(timed.map((r) => r.stepMs)),
+    medianStepMs: median(timed.map((r, i) => r.stepMs / spans[i])),
     medianNetworkWaitMs: median(waits),
     samplesPerSecond: samplesPerSecond(batchSize, n, end.at - start.at),
     bytesReceivedPerStep: bytesPerStep(start.bytesIn, end.bytesIn, n),

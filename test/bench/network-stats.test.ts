@@ -30,6 +30,18 @@ describe('network suite arithmetic', () => {
     expect(scalingEfficiency(100, 2, 0)).toBeNaN();
   });
 
+  it('with local updates an event stands for several steps: per-step figures divide by the step counter', () => {
+    const at = (t: number, step: number, bytes: number): StepRecord => ({ ...record(t, 400, bytes, bytes), step });
+    // Rounds of 4 steps, one of 2 at the end: 10 steps after the warm-up round, in 1.5 s.
+    const r = summariseSteps([at(0, 4, 0), at(500, 8, 1000), at(1000, 12, 2000), at(1500, 14, 2500)], 1, 100);
+    expect(r.timedSteps).toBe(10);
+    expect(r.samplesPerSecond).toBeCloseTo((10 * 100) / 1.5, 6);
+    expect(r.bytesReceivedPerStep).toBe(250);
+    // Round times 400, 400, 400 ms over 4, 4 and 2 steps: 100, 100, 200 ms a step.
+    expect(r.medianStepMs).toBe(100);
+    expect(r.networkWaitMs).toEqual([72.5, 72.5, 145]);
+  });
+
   it('summariseSteps counts only the steps after the warm-up', () => {
     // Step events at t = 0, 1000 (warm-up), then 1500, 2000, 2500 (timed); counters cumulative.
     const records = [record(0, 900, 100, 200), record(1000, 800, 200, 400), record(1500, 500, 1200, 1400), record(2000, 400, 2200, 2400), record(2500, 600, 3200, 3400)];
