@@ -17,7 +17,7 @@ import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
-import { Coordinator, DEFAULT_BUCKET_BYTES, DEFAULT_OUTER_LR, DEFAULT_OUTER_MOMENTUM, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
+import { Coordinator, DEFAULT_BUCKET_BYTES, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from './transport.js';
 import { latestPath } from './run-checkpoint.js';
 import { createCoordinatorMetrics } from './metrics.js';
@@ -39,8 +39,8 @@ export interface CoordinatorFlags extends TrainFlags, MetricsFlags, TokenFlags {
   balance: 'throughput' | 'even';
   bucketMb: number;
   syncEvery: number;
-  outerLr: number;
-  outerMomentum: number;
+  outerLr?: number;
+  outerMomentum?: number;
   /** commander's --no-speculation sets this false. */
   speculation: boolean;
   compress: CompressionMode;
@@ -78,8 +78,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .addOption(env(new Option('--balance <mode>', "how batches are split: 'throughput' in proportion to each worker's measured speed (at least one sample each; the split follows timing, so runs agree only to float rounding), 'even' in equal pieces (the same seed and worker count reproduce a run bit for bit)").choices(['throughput', 'even']).default('throughput'), 'BALANCE'))
     .addOption(env(new Option('--bucket-mb <mb>', "gradient bucket size in MB (the parameters cut into runs of about this size, from the last layer back): each bucket's gradients leave the worker while backward goes on, and the coordinator steps each bucket and sends its parameters as soon as every shard has it. 0: one message each way per step").argParser(nonNegativeFloat).default(DEFAULT_BUCKET_BYTES / (1024 * 1024)), 'BUCKET_MB'))
     .addOption(env(new Option('--sync-every <steps>', 'local updates (local SGD / DiLoCo): each worker takes this many steps with its own inner optimizer (--optimizer, --lr, the schedule) on its share of as many batches, then sends its parameter change; the coordinator averages the changes and applies them with SGD with Nesterov momentum (--outer-lr, --outer-momentum). 1: synchronous training').argParser(positiveInt).default(1), 'SYNC_EVERY'))
-    .addOption(env(new Option('--outer-lr <rate>', 'with --sync-every > 1: the outer optimizer\'s learning rate (DiLoCo: 0.7; 1 with --outer-momentum 0 averages the workers\' parameters)').argParser(nonNegativeFloat).default(DEFAULT_OUTER_LR), 'OUTER_LR'))
-    .addOption(env(new Option('--outer-momentum <m>', "with --sync-every > 1: the outer optimizer's Nesterov momentum (0: none)").argParser(nonNegativeFloat).default(DEFAULT_OUTER_MOMENTUM), 'OUTER_MOMENTUM'))
+    .addOption(env(new Option('--outer-lr <rate>', "with --sync-every > 1: the outer optimizer's learning rate (default: DiLoCo's 0.7 from --sync-every 16 on, else 1, which with --outer-momentum 0 averages the workers' parameters)").argParser(nonNegativeFloat), 'OUTER_LR'))
+    .addOption(env(new Option('--outer-momentum <m>', "with --sync-every > 1: the outer optimizer's Nesterov momentum (default: DiLoCo's 0.9 from --sync-every 16 on, else 0; measured in docs/training.md)").argParser(nonNegativeFloat), 'OUTER_MOMENTUM'))
     .addOption(env(new Option('--no-speculation', "never copy a late shard to an idle worker (by default a shard held 2.5x longer than recent shards took, at least 0.1 s, is re-run by an idle worker and the first result is used; any worker computes a shard to the same bits, dropout included)"), 'NO_SPECULATION'))
     .addOption(env(new Option('--compress <mode>', "how gradients and parameter updates travel: 'none' (float32), 'fp16' or 'bf16' (16 bits), 'int8' (8 bits with a per-tensor scale); workers carry what rounding drops into later steps (error feedback), and the coordinator's parameters and optimizer state stay float32").choices(COMPRESSION_MODES).default('none'), 'COMPRESS'))
     .addOption(env(new Option('--log-level <level>', 'least severe log level shown').choices(LOG_LEVELS).default('info'), 'LOG_LEVEL'));

@@ -65,9 +65,9 @@ export interface CoordinatorConfig extends TrainConfig {
    * applies them with the outer optimizer, SGD with Nesterov momentum. Default 1: synchronous.
    */
   readonly syncEvery?: number;
-  /** The outer optimizer's learning rate (--outer-lr, default 0.7, as DiLoCo). */
+  /** The outer optimizer's learning rate (--outer-lr; default: defaultOuterOptimizer(syncEvery)). */
   readonly outerLr?: number;
-  /** The outer optimizer's Nesterov momentum (--outer-momentum, default 0.9). */
+  /** The outer optimizer's Nesterov momentum (--outer-momentum; default as outerLr's). */
   readonly outerMomentum?: number;
   /** Count how often each training sample is used per epoch (tests of the sharding guarantees). */
   readonly auditSamples?: boolean;
