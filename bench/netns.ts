@@ -22,6 +22,7 @@
  * at 1500-byte frames (TCP/IP/Ethernet headers), so the two lower rates are met exactly.
  */
 
+import { stopProcesses } from '../shared/util/child-processes.js';
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -295,23 +296,7 @@ export class Testbed {
 
   /** SIGTERM to the processes started here, SIGKILL after `graceMs`, then every namespace deleted. */
   async destroy(graceMs = 2000): Promise<void> {
-    const running = [...this.children].filter((c) => c.exitCode === null && c.signalCode === null);
-    await Promise.all(
-      running.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
-            c.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (c.exitCode !== null || c.signalCode !== null) {
-              clearTimeout(timer);
-              resolve();
-            } else c.kill('SIGTERM');
-          }),
-      ),
-    );
+    await stopProcesses(this.children, graceMs);
     this.destroySync();
   }
 

@@ -12,6 +12,7 @@
  * Every process started here has exited (or been killed) when a function returns or throws.
  */
 
+import { hasExited, stopProcesses } from '../shared/util/child-processes.js';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -88,37 +89,17 @@ function watch(name: string, child: ChildProcess): Watched {
   return w;
 }
 
-function exited(c: ChildProcess): boolean {
-  return c.exitCode !== null || c.signalCode !== null;
-}
 
 /** Resolves with the exit code (or signal) once `child` exits; rejects after `timeoutMs`. */
 function waitExit(child: ChildProcess, timeoutMs: number, what: string): Promise<number | string> {
   return new Promise((resolve, reject) => {
-    if (exited(child)) return resolve(child.exitCode ?? child.signalCode ?? -1);
+    if (hasExited(child)) return resolve(child.exitCode ?? child.signalCode ?? -1);
     const timer = setTimeout(() => reject(new Error(`${what} did not finish in ${timeoutMs / 1000} s`)), timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       resolve(code ?? signal ?? -1);
     });
   });
-}
-
-/** SIGTERM, then SIGKILL after graceMs; resolves once all have exited. */
-async function stopAll(children: readonly ChildProcess[], graceMs = 3000): Promise<void> {
-  await Promise.all(
-    children.filter((c) => !exited(c)).map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
-          c.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          c.kill('SIGTERM');
-        }),
-    ),
-  );
 }
 
 /** The first stdout line of `child` that starts with ROLE_READY_PREFIX, parsed. */
@@ -177,7 +158,7 @@ export async function runMeshgradInTestbed(tb: Testbed, spec: MeshgradRunSpec): 
     await Promise.all(procs.slice(1).map((p) => waitExit(p.child, 10_000, p.name).catch(() => undefined)));
     return result;
   } finally {
-    await stopAll(procs.map((p) => p.child));
+    await stopProcesses(procs.map((p) => p.child), 3000);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -239,6 +220,6 @@ export async function runDdpInTestbed(tb: Testbed, spec: DdpRunSpec): Promise<Dd
     if (line === undefined) throw new Error(failureText('DDP rank 0 printed no JSON line', procs));
     return JSON.parse(line) as DdpResult;
   } finally {
-    await stopAll(procs.map((p) => p.child));
+    await stopProcesses(procs.map((p) => p.child), 3000);
   }
 }

@@ -4,6 +4,7 @@
  * stopped together on Ctrl-C.
  */
 
+import { stopProcesses } from '../shared/util/child-processes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -51,26 +52,6 @@ function spawnWorker(url: string, token: string, name: string, logLevel: string,
     if (stream) createInterface({ input: stream }).on('line', (line) => out.write(workerLine(name, line, interactive)));
   }
   return child;
-}
-
-async function stopChildren(children: ChildProcess[], graceMs: number): Promise<void> {
-  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
-  await Promise.all(
-    alive.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
-          c.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          if (c.exitCode !== null || c.signalCode !== null) {
-            clearTimeout(timer);
-            resolve();
-          }
-        }),
-    ),
-  );
 }
 
 /** --help says what `local` does with the coordinator's options it gives other defaults. */
@@ -125,7 +106,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
       }, true); // a developer's view: progress and epochs as text lines, as `train` prints them
       await reportSummary(out, summary, config.save, flags.summaryJson);
     } finally {
-      await stopChildren(children, 5000);
+      await stopProcesses(children, 5000, null);
       await active.close();
     }
   });
