@@ -236,13 +236,11 @@ export class Coordinator {
     this.bucketStarts = this.syncEvery > 1 ? [0] : planBuckets(this.slots.map((s) => s.value.byteLength), config.bucketBytes ?? DEFAULT_BUCKET_BYTES);
     // With local updates the coordinator's optimizer is the outer one (DiLoCo: SGD with Nesterov
     // momentum over the averaged parameter change); the run's optimizer runs on the workers.
+    const outer = defaultOuterOptimizer(this.syncEvery);
+    const outerMomentum = config.outerMomentum ?? outer.momentum;
     this.optimizer =
       this.syncEvery > 1
-        ? createOptimizer('sgd', this.slots, {
-            lr: config.outerLr ?? defaultOuterOptimizer(this.syncEvery).lr,
-            momentum: config.outerMomentum ?? defaultOuterOptimizer(this.syncEvery).momentum,
-            nesterov: (config.outerMomentum ?? defaultOuterOptimizer(this.syncEvery).momentum) > 0,
-          })
+        ? createOptimizer('sgd', this.slots, { lr: config.outerLr ?? outer.lr, momentum: outerMomentum, nesterov: outerMomentum > 0 })
         : createOptimizer(config.optimizer, this.slots, {
             lr: config.lr,
             momentum: config.momentum,
@@ -433,21 +431,9 @@ export class Coordinator {
       case 'join':
         return this.onJoin(conn, msg);
       case 'gradients':
-        try {
-          if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
-          return this.onGradients(link, msg);
-        } catch (err) {
-          if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
-          throw err;
-        }
+        return this.contribution(link, (joined) => this.onGradients(joined, msg));
       case 'gradbucket':
-        try {
-          if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
-          return this.onGradBucket(link, msg);
-        } catch (err) {
-          if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
-          throw err;
-        }
+        return this.contribution(link, (joined) => this.onGradBucket(joined, msg));
       case 'heartbeat':
         return;
       case 'error':
@@ -460,6 +446,17 @@ export class Coordinator {
         return;
       default:
         throw new ProtocolError('UNEXPECTED', `a worker does not send '${msg.type}' messages`);
+    }
+  }
+
+  /** Runs a `gradients` / `gradbucket` handler for a joined worker; a protocol error is counted (stale or rejected) and passed on to the transport. */
+  private contribution(link: WorkerLink | undefined, handle: (link: WorkerLink) => void): void {
+    try {
+      if (!link || link.state !== 'active') throw new ProtocolError('UNEXPECTED', 'gradients before join');
+      handle(link);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.metrics.gradient(err.code === 'STALE_STEP' ? 'stale' : 'rejected', err.code);
+      throw err;
     }
   }
 
@@ -545,7 +542,7 @@ export class Coordinator {
         for (let k = 0; k < rb.count; k++) {
           if (k !== msg.bucket && !rb.isCounted(shard, k)) throw new ProtocolError('BAD_MESSAGE', `gradients end shard ${msg.shard} before its bucket ${k} came`);
         }
-        const range = bucketRange(this.bucketStarts, this.slots.length, msg.bucket);
+        const range = this.bucket(msg.bucket);
         params = this.paramInfo.slice(range.start, range.end);
         offset = range.start;
       } else if (msg.bucket !== undefined) throw new ProtocolError('BAD_MESSAGE', `gradients name bucket ${msg.bucket}; this run sends whole gradients`);
@@ -575,7 +572,7 @@ export class Coordinator {
     if (rb && msg.bucket !== undefined) this.addBucket(rb, shard, msg.bucket, bucketGrads);
     else if (rb) {
       for (let k = 0; k < rb.count; k++) {
-        const range = bucketRange(this.bucketStarts, this.slots.length, k);
+        const range = this.bucket(k);
         this.addBucket(rb, shard, k, bucketGrads.slice(range.start, range.end));
       }
     }
@@ -603,6 +600,11 @@ export class Coordinator {
     };
   }
 
+  /** Bucket k's parameter range [start, end). */
+  private bucket(k: number): { start: number; end: number } {
+    return bucketRange(this.bucketStarts, this.slots.length, k);
+  }
+
   /** A recycled (or new) array for parameter i's gradient. */
   private takeGradArray(i: number, n: number): Float32Array {
     return this.gradPool[i]?.pop() ?? (this.vectorOps ? this.vectorOps.alloc(n) : new Float32Array(n));
@@ -625,7 +627,7 @@ export class Coordinator {
     let grads: Float32Array[];
     try {
       if (msg.bucket >= rb.count) throw new ProtocolError('BAD_MESSAGE', `gradient bucket ${msg.bucket}; the run has buckets 0..${rb.count - 1}`);
-      const range = bucketRange(this.bucketStarts, this.slots.length, msg.bucket);
+      const range = this.bucket(msg.bucket);
       grads = decodeGradients(msg.grads, this.paramInfo.slice(range.start, range.end), range.start, (i, n) => this.takeGradArray(i, n), this.compression);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -639,7 +641,7 @@ export class Coordinator {
 
   /** Counts a bucket (once per group of samples) and, once its sum is complete, steps and sends it. */
   private addBucket(rb: RoundBuckets, shard: Shard, k: number, grads: readonly Float32Array[]): void {
-    const { start } = bucketRange(this.bucketStarts, this.slots.length, k);
+    const { start } = this.bucket(k);
     const outcome = rb.add(shard, k, grads);
     if (outcome === 'duplicate') grads.forEach((g, i) => (this.gradPool[start + i] ??= []).push(g));
     if (outcome !== 'complete') return;
@@ -658,27 +660,40 @@ export class Coordinator {
 
   private stepBucket(rb: RoundBuckets, k: number): void {
     if (!rb.stepped.some(Boolean)) this.optimizer.lr = this.schedule.lrAt(this.cursor.step);
-    const range = bucketRange(this.bucketStarts, this.slots.length, k);
+    const range = this.bucket(k);
     this.optimizer.stepRange(range.start, range.end);
     rb.markStepped(k);
   }
 
   /** Writes bucket k's summed gradient into its slots' grads (shard-group order, float64, rounded once). */
   private sumBucket(rb: RoundBuckets, k: number): void {
-    const { start, end } = bucketRange(this.bucketStarts, this.slots.length, k);
+    const { start, end } = this.bucket(k);
     const contributions = rb.contributions(k).map((grads) => ({ samples: 0, computeMs: 0, grads }));
     sumInto(this.slots.slice(start, end), contributions, (this.bucketScratch[k] ??= []), this.vectorOps ?? undefined);
   }
 
   /** Sends bucket k's parameters of `version` to every active worker (with the buffers: the version's last message). */
   private broadcastBucket(k: number, version: number, withBuffers: boolean): void {
-    const { start, end } = bucketRange(this.bucketStarts, this.slots.length, k);
-    const buffers = withBuffers ? { buffers: this.wireBuffers() } : {};
+    this.broadcastFrame(this.paramsFrame(version, this.bucket(k), k, withBuffers));
+  }
+
+  /**
+   * A `params` frame for parameters [start, end) of `version`: the values, or with --compress the
+   * compressed update of the workers' view (which it advances); `bucket` names a bucket's frame.
+   */
+  private paramsFrame(version: number, { start, end }: { start: number; end: number }, bucket: number | undefined, withBuffers: boolean): Buffer {
     const shapes = this.paramInfo.slice(start, end).map((p) => p.shape);
     const values = this.slots.slice(start, end).map((s) => s.value);
-    const frame = this.downlink
-      ? encodeMessage({ type: 'params', version, bucket: k, delta: true, params: this.downlink.delta(values, shapes, start), ...buffers })
-      : encodeMessage({ type: 'params', version, bucket: k, params: values.map((v, i) => toWire(v, shapes[i])), ...buffers });
+    return encodeMessage({
+      type: 'params',
+      version,
+      ...(bucket !== undefined ? { bucket } : {}),
+      ...(this.downlink ? { delta: true, params: this.downlink.delta(values, shapes, start) } : { params: values.map((v, i) => toWire(v, shapes[i])) }),
+      ...(withBuffers ? { buffers: this.wireBuffers() } : {}),
+    });
+  }
+
+  private broadcastFrame(frame: Buffer): void {
     for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
   }
 
@@ -973,11 +988,7 @@ export class Coordinator {
 
   /** The new parameters to every worker: in full, or with --compress as the compressed update of the workers' view. */
   private broadcastParams(): void {
-    const buffers = this.wireBuffers();
-    const frame = this.downlink
-      ? encodeMessage({ type: 'params', version: this.cursor.version, delta: true, params: this.downlink.delta(this.slots.map((s) => s.value), this.paramInfo.map((p) => p.shape)), buffers })
-      : encodeMessage({ type: 'params', version: this.cursor.version, params: this.wireParams(), buffers });
-    for (const w of this.activeWorkers) w.conn.sendFrame(frame, 'params');
+    this.broadcastFrame(this.paramsFrame(this.cursor.version, { start: 0, end: this.slots.length }, undefined, true));
   }
 
   private audit(epoch: number, indices: Int32Array): void {

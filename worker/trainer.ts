@@ -22,6 +22,11 @@ import { createOptimizer } from '../shared/optim/factory.js';
 import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
 import { derivedSeed, Rng } from '../shared/util/random.js';
 
+/** Refuses a tensor whose shape is not the model's (BAD_SHAPE, naming `what`). */
+function checkShape(t: WireTensor, shape: readonly number[], what: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k])) throw new ProtocolError('BAD_SHAPE', `${what}: shape [${t.shape.join(', ')}] differs from the model's [${shape.join(', ')}]`);
+}
+
 /** What computing one assignment took, for the worker's metrics. */
 export interface ShardReport extends GradientTiming {
   readonly samples: number;
@@ -96,9 +101,7 @@ export class Replica {
   private decodeDelta(tensors: readonly WireTensor[], start: number): Float32Array[] {
     return tensors.map((t, j) => {
       const [name, p] = this.params[start + j];
-      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
-        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
-      }
+      checkShape(t, p.shape, `parameter ${name}`);
       return fromWireFloat(t, `parameter delta ${name}`, this.compression, this.deltaScratch[start + j] ?? new Float32Array(0));
     });
   }
@@ -156,9 +159,7 @@ export class Replica {
     } else {
       msg.params.forEach((t, j) => {
         const [name, p] = this.params[start + j];
-        if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
-          throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
-        }
+        checkShape(t, p.shape, `parameter ${name}`);
         st.values[start + j] = fromWireFloat32(t, `parameter ${name}`, st.values[start + j]);
       });
     }
@@ -181,9 +182,7 @@ export class Replica {
     if (tensors.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${tensors.length}`);
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
-      if (t.shape.length !== p.shape.length || t.shape.some((d, k) => d !== p.shape[k])) {
-        throw new ProtocolError('BAD_SHAPE', `parameter ${name}: shape [${t.shape.join(', ')}] differs from the model's [${p.shape.join(', ')}]`);
-      }
+      checkShape(t, p.shape, `parameter ${name}`);
       fromWireFloat32(t, `parameter ${name}`, p.dataSync() as Float32Array);
     });
     this.version = version;
@@ -194,7 +193,7 @@ export class Replica {
     if (buffers.length !== own.length) throw new ProtocolError('BAD_SHAPE', `expected ${own.length} buffer tensors, got ${buffers.length}`);
     buffers.forEach((t, i) => {
       const [name, b] = own[i];
-      if (t.shape.length !== b.shape.length || t.shape.some((d, k) => d !== b.shape[k])) throw new ProtocolError('BAD_SHAPE', `buffer ${name}: shape [${t.shape.join(', ')}] differs from the model's [${b.shape.join(', ')}]`);
+      checkShape(t, b.shape, `buffer ${name}`);
       fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
     });
     this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
