@@ -3,10 +3,11 @@
  * against TensorFlow.js (CPU and WASM backends) in one process run, the cost of a task in a piscina
  * pool against meshgrad's fork-join pool, meshgrad's distributed training against its
  * single-process training, and the training steps of the mlp, cnn, char-lstm and gpt-tiny presets
- * against PyTorch's (issue 12's acceptance comparison); and, on its own (`--suite network`, root only), distributed
- * training over an emulated network against PyTorch DDP over gloo (issue 13).
+ * against PyTorch's (issue 12's acceptance comparison); and, on their own, distributed training over
+ * an emulated network against PyTorch DDP over gloo (`--suite network`, root only, issue 13), and
+ * the WebGPU backend (`--suite webgpu`, issue 14: it needs a WebGPU adapter).
  *
- *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network] [--isolate] [--plan]
+ *   node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network|webgpu] [--isolate] [--plan]
  *
  * Suites: the MLP training step (bench/mlp-step.ts), square matmul GFLOPS (bench/matmul.ts), the
  * per-task cost of thread pools (bench/pool.ts), the distributed step (bench/distributed.ts:
@@ -16,7 +17,11 @@
  * bench/torch_presets.py, and is left out, saying so, without python3-torch), in that order, in
  * this process (--isolate: each in a fresh child process). `all` is those five; the network suite
  * (bench/network.ts: network namespaces and tc, so root; skipped with the reason otherwise) runs
- * only when asked for by name, so `npm run bench` needs no root and no minutes of testbed runs. Prints a table per suite; --json writes
+ * only when asked for by name, so `npm run bench` needs no root and no minutes of testbed runs; so
+ * does the webgpu suite (the WebGPU backend's matmul GFLOPS, bench/webgpu-matmul.ts, then the
+ * presets' training steps on meshgrad webgpu, meshgrad wasm on every core and tfjs-webgpu,
+ * bench/webgpu-steps.ts), which without an adapter prints probeGpu()'s reason in one line and
+ * succeeds. Prints a table per suite; --json writes
  * every figure (and the machine) to FILE. Exits with 1 when a sanity check fails (a loss that does
  * not go down, a tfjs leak, a wasm heap that grows, a wrong product or gradient sum, a PyTorch
  * model whose parameter count differs from meshgrad's). The speed targets are printed, not enforced.
@@ -35,25 +40,31 @@ import { runPoolSuite, type CallStats, type MatmulTiming, type PoolSuiteResult }
 import { PROFILE_TOP_ROWS, runModelStepsSuite, type ModelStepsResult } from './model-steps.js';
 import { runNetworkSuite, type NetworkSuiteResult } from './network.js';
 import { networkTable } from './network-table.js';
+import type { WebGpuMatmulSuiteResult } from './webgpu-matmul.js';
+import type { WebGpuStepSuiteResult } from './webgpu-steps.js';
+import { probeGpu, type AdapterSummary } from '../shared/backend/webgpu/gpu-loader.js';
 import type { HeapStats } from '../shared/backend/wasm/heap.js';
 import { describeMachine, fmt, fmtRatio, formatLoad, formatTable, loadAverage, machineInfo, sampleOtherCpuUse } from './report.js';
 
-const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network] [--isolate] [--plan]
+const USAGE = `usage: node dist/bench/main.js [--quick] [--json FILE] [--suite all|mlp|matmul|pool|distributed|models|network|webgpu] [--isolate] [--plan]
   --quick        fewer iterations (a smoke test, not figures to quote)
   --json FILE    also write the results as JSON to FILE
-  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed', 'models' or 'network' suite (default: all,
-                 which is the first five);
+  --suite NAME   run only the 'mlp' (training step), 'matmul', 'pool', 'distributed', 'models', 'network' or 'webgpu' suite
+                 (default: all, which is the first five);
                  'models': the mlp, cnn, char-lstm and gpt-tiny steps against PyTorch (/usr/bin/python3 with python3-torch), 1 and 2 threads;
                  'network': meshgrad (coordinator + 1 or 2 workers) and PyTorch DDP-gloo over an emulated network at 10000, 1000
-                 and 100 Mbit/s (network namespaces + tc tbf: needs root, else skipped with the reason; not part of 'all')
+                 and 100 Mbit/s (network namespaces + tc tbf: needs root, else skipped with the reason; not part of 'all');
+                 'webgpu': the WebGPU backend's matmul, and the mlp, cnn, char-lstm and gpt-tiny steps on meshgrad webgpu, meshgrad
+                 wasm with a thread per core and tfjs-webgpu (mlp, cnn) (needs a WebGPU adapter, else skipped with the reason;
+                 not part of 'all')
   --isolate      run each suite in a fresh Node process (default: all in this one)
   --plan         print what these flags would run (suites, process, output file) and exit`;
 
-type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models' | 'network';
+type SuiteName = 'all' | 'mlp' | 'matmul' | 'pool' | 'distributed' | 'models' | 'network' | 'webgpu';
 /** The suites of `all`, in the order they run. */
 const SUITES = ['mlp', 'matmul', 'pool', 'distributed', 'models'] as const;
-/** Suites that run only when named: `network` needs root and several minutes of testbed runs. */
-const NAMED_ONLY_SUITES = ['network'] as const;
+/** Suites that run only when named: `network` needs root and several minutes of testbed runs, `webgpu` a WebGPU adapter. */
+const NAMED_ONLY_SUITES = ['network', 'webgpu'] as const;
 const ALL_SUITE_NAMES: readonly Exclude<SuiteName, 'all'>[] = [...SUITES, ...NAMED_ONLY_SUITES];
 
 interface Args {
@@ -87,7 +98,7 @@ function parseCommandLine(argv: string[]): Args {
     process.exit(0);
   }
   const suite = values.suite ?? 'all';
-  if (suite !== 'all' && !(ALL_SUITE_NAMES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed, models or network)`);
+  if (suite !== 'all' && !(ALL_SUITE_NAMES as readonly string[]).includes(suite)) throw new Error(`unknown --suite '${suite}' (all, mlp, matmul, pool, distributed, models, network or webgpu)`);
   return { quick: values.quick ?? false, json: values.json, suite: suite as SuiteName, isolate: (values.isolate ?? false) && !(values.child ?? false), plan: values.plan ?? false, child: values.child ?? false };
 }
 
@@ -307,7 +318,44 @@ function distributedTable(r: DistributedSuiteResult): string {
   ].join('\n');
 }
 
-type SuiteResults = { mlp?: MlpStepSuiteResult; matmul?: MatmulSuiteResult; pool?: PoolSuiteResult; distributed?: DistributedSuiteResult; models?: ModelStepsResult; network?: NetworkSuiteResult };
+type SuiteResults = {
+  mlp?: MlpStepSuiteResult;
+  matmul?: MatmulSuiteResult;
+  pool?: PoolSuiteResult;
+  distributed?: DistributedSuiteResult;
+  models?: ModelStepsResult;
+  network?: NetworkSuiteResult;
+  webgpu?: WebGpuSuiteResult;
+};
+
+/** `--suite webgpu`: skipped (with probeGpu()'s reason) where there is no WebGPU adapter. */
+interface WebGpuSuiteResult {
+  /** Null when the suite ran; else why it was skipped. */
+  readonly skipped: string | null;
+  readonly adapter: AdapterSummary | null;
+  readonly matmul: WebGpuMatmulSuiteResult | null;
+  readonly steps: WebGpuStepSuiteResult | null;
+  readonly ok: boolean;
+}
+
+async function runWebGpuSuite(quick: boolean): Promise<WebGpuSuiteResult> {
+  const probe = await probeGpu();
+  if (probe.adapter === null) {
+    const skipped = probe.reason ?? 'no WebGPU adapter';
+    console.log(`WebGPU suite: SKIPPED (${skipped})\n`);
+    return { skipped, adapter: null, matmul: null, steps: null, ok: true };
+  }
+  // Loaded here, not at start-up: the other suites' processes never load the WebGPU backend or tfjs-webgpu.
+  const { runWebGpuMatmulSuite, webGpuMatmulTable } = await import('./webgpu-matmul.js');
+  log(`  webgpu matmul (meshgrad webgpu, meshgrad wasm on every core, tfjs-webgpu) on ${probe.adapter.name}:`);
+  const matmul = await runWebGpuMatmulSuite(quick, { log });
+  console.log(`${webGpuMatmulTable(matmul)}\n`);
+  const { runWebGpuStepSuite, webGpuStepTable } = await import('./webgpu-steps.js');
+  log(`  webgpu steps (mlp, cnn, char-lstm, gpt-tiny: meshgrad webgpu, meshgrad wasm on every core, tfjs-webgpu) on ${probe.adapter.name}:`);
+  const steps = await runWebGpuStepSuite(quick, { log });
+  console.log(`${webGpuStepTable(steps)}\n`);
+  return { skipped: null, adapter: probe.adapter, matmul, steps, ok: matmul.ok && steps.ok };
+}
 
 function modelsTable(r: ModelStepsResult): string {
   const ms = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : fmt(v, v < 10 ? 2 : 1));
@@ -398,6 +446,9 @@ async function runInProcess(suites: readonly Exclude<SuiteName, 'all'>[], quick:
       log('network suite (emulated network: meshgrad vs PyTorch DDP-gloo):');
       results.network = await runNetworkSuite({ quick, log });
       console.log(`${networkTable(results.network)}\n`);
+    } else if (suite === 'webgpu') {
+      log('webgpu suite (the WebGPU backend):');
+      results.webgpu = await runWebGpuSuite(quick);
     } else {
       log('distributed suite:');
       results.distributed = await runDistributedSuite({ quick, log });
@@ -430,6 +481,7 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
         distributed: DistributedSuiteResult | null;
         models?: ModelStepsResult | null;
         network?: NetworkSuiteResult | null;
+        webgpu?: WebGpuSuiteResult | null;
       };
       if (suite === 'mlp' && report.mlpStep) results.mlp = report.mlpStep;
       if (suite === 'matmul' && report.matmul) results.matmul = report.matmul;
@@ -437,6 +489,7 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
       if (suite === 'distributed' && report.distributed) results.distributed = report.distributed;
       if (suite === 'models' && report.models) results.models = report.models;
       if (suite === 'network' && report.network) results.network = report.network;
+      if (suite === 'webgpu' && report.webgpu) results.webgpu = report.webgpu;
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -444,7 +497,7 @@ function runIsolated(suites: readonly Exclude<SuiteName, 'all'>[], quick: boolea
   return results;
 }
 
-/** `all`: the five suites that need no root; a name: that suite alone. */
+/** `all`: the five suites that need no root and no GPU; a name: that suite alone. */
 function selectedSuites(suite: SuiteName): Exclude<SuiteName, 'all'>[] {
   return suite === 'all' ? [...SUITES] : ALL_SUITE_NAMES.filter((s) => s === suite);
 }
@@ -453,7 +506,8 @@ async function main(): Promise<number> {
   const args = parseCommandLine(process.argv.slice(2));
   if (args.plan) {
     const planned = selectedSuites(args.suite);
-    console.log(`plan: suites ${planned.join(', ')}; ${args.isolate ? 'a fresh Node process per suite' : 'all in this process'}; ${args.quick ? 'quick iteration counts' : 'full iteration counts'}; ${args.json === undefined ? 'no JSON file' : `JSON to ${resolve(args.json)}`}`);
+    const needs = planned.includes('webgpu') ? '; webgpu needs a WebGPU adapter (skipped with the reason where there is none)' : '';
+    console.log(`plan: suites ${planned.join(', ')}; ${args.isolate ? 'a fresh Node process per suite' : 'all in this process'}; ${args.quick ? 'quick iteration counts' : 'full iteration counts'}; ${args.json === undefined ? 'no JSON file' : `JSON to ${resolve(args.json)}`}${needs}`);
     return 0;
   }
   const machine = machineInfo();
@@ -498,6 +552,7 @@ async function main(): Promise<number> {
       distributed: results.distributed ?? null,
       models: results.models ?? null,
       network: results.network ?? null,
+      webgpu: results.webgpu ?? null,
     };
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     if (!args.child) console.log(`results written to ${file}`);

@@ -2,7 +2,9 @@
  * The MLP training-step benchmark: one optimizer step of the 784-256-128-10 ReLU MLP on a real
  * Fashion-MNIST batch of 128 (pixels / 255), Adam with lr 1e-3, in meshgrad (wasm backend with 1
  * and with 2 threads, and the plain TypeScript cpu reference backend) and in TensorFlow.js (CPU
- * backend, and the WebAssembly backend).
+ * backend, and the WebAssembly backend). The same tfjs step also runs on tfjs's WebGPU backend
+ * (`createTfjsAsyncStep(data, 'webgpu')`, for the webgpu suite, bench/webgpu-steps.ts): there a
+ * value comes back only asynchronously, so that step is awaited.
  *
  * The meshgrad step is exactly the single-process trainer's (shared/train/single-process.ts):
  * gather the batch, then in one `backend.scope` computeGradients (forward, cross-entropy,
@@ -43,11 +45,13 @@ import { mean, timingStats, type TrainingRunStats } from './report.js';
 // TensorFlow.js backends
 // ---------------------------------------------------------------------------------------------
 
-export type TfjsBackendName = 'cpu' | 'wasm';
+export type TfjsBackendName = 'cpu' | 'wasm' | 'webgpu';
+/** The tfjs backends that read values back synchronously (dataSync), which `createTfjsStep` needs. */
+export type TfjsSyncBackendName = Exclude<TfjsBackendName, 'webgpu'>;
 
 export interface TfjsBackendInfo {
   readonly backend: TfjsBackendName;
-  /** A short description, e.g. "tfjs 4.22.0 wasm (SIMD, 1 thread)". */
+  /** A short description, e.g. "tfjs 4.22.0 wasm (SIMD, 1 thread)" or "tfjs 4.22.0 webgpu (mesa software)". */
   readonly description: string;
   readonly simd?: boolean;
   readonly threads?: number;
@@ -55,6 +59,38 @@ export interface TfjsBackendInfo {
 
 let tfjsConfigured = false;
 let wasmPathsSet = false;
+/**
+ * The Dawn GPU object that tfjs-backend-webgpu reaches as `navigator.gpu`. Held for the life of
+ * the process: once it is collected, Dawn tears its instance down under the live device and the
+ * process crashes on the next submit.
+ */
+let tfjsGpu: unknown = null;
+let tfjsWebGpuLoaded: Promise<void> | null = null;
+
+/**
+ * Registers tfjs's WebGPU backend in Node: the `webgpu` package (Dawn, an optional dependency,
+ * imported by name at run time so that the bench builds without it) provides `navigator.gpu` and
+ * the GPU* constants tfjs-backend-webgpu reads as globals, and only then is tfjs-backend-webgpu
+ * imported (it registers itself at import time, and only when `navigator.gpu` exists). Bench only:
+ * meshgrad's own backend finds the GPU through shared/backend/webgpu/gpu-loader.ts.
+ */
+function loadTfjsWebGpu(): Promise<void> {
+  tfjsWebGpuLoaded ??= (async () => {
+    const name = 'webgpu';
+    let mod: { create(options: string[]): unknown; globals: Record<string, unknown> };
+    try {
+      mod = (await import(name)) as typeof mod;
+    } catch (error) {
+      throw new Error(`tfjs webgpu: the optional 'webgpu' package could not be loaded (${(error as Error).message.split('\n')[0]})`);
+    }
+    Object.assign(globalThis, mod.globals);
+    tfjsGpu = mod.create([]);
+    // Node 21+ defines a read-only navigator; defineProperty replaces it where plain assignment would throw.
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: tfjsGpu }, configurable: true, writable: true });
+    await import('@tensorflow/tfjs-backend-webgpu');
+  })();
+  return tfjsWebGpuLoaded;
+}
 
 /** The folder holding tfjs-backend-wasm's .wasm binaries (node_modules/@tensorflow/tfjs-backend-wasm/dist/). */
 export function tfjsWasmDir(): string {
@@ -78,11 +114,16 @@ export async function useTfjsBackend(name: TfjsBackendName): Promise<TfjsBackend
     setWasmPaths(tfjsWasmDir());
     wasmPathsSet = true;
   }
+  if (name === 'webgpu') await loadTfjsWebGpu();
   const ok = await tf.setBackend(name);
   await tf.ready();
   if (!ok || tf.getBackend() !== name) throw new Error(`TensorFlow.js backend '${name}' could not be initialised (active: ${tf.getBackend()})`);
   const version = tf.version.tfjs;
   if (name === 'cpu') return { backend: name, description: `tfjs ${version} cpu (plain JS, 1 thread)` };
+  if (name === 'webgpu') {
+    const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } }).adapterInfo;
+    return { backend: name, description: `tfjs ${version} webgpu (${[info?.vendor, info?.architecture].filter((v) => v).join(' ') || 'unknown adapter'})` };
+  }
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
   const multithread = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) === true;
   const wasm = (tf.backend() as unknown as { wasm?: { tfjs?: { getThreadsCount?: () => number } } }).wasm;
@@ -136,6 +177,14 @@ export interface TrainStep {
   dispose(): void;
 }
 
+/** A training step whose loss comes back asynchronously (a GPU engine); otherwise as TrainStep. */
+export interface AsyncTrainStep extends Omit<TrainStep, 'engine' | 'step'> {
+  /** e.g. "tfjs-webgpu", "meshgrad-webgpu". */
+  readonly engine: string;
+  /** Runs one full training step, including reading its loss back, and resolves to that loss. */
+  step(): Promise<number>;
+}
+
 export interface StepOptions {
   readonly batchSize?: number;
   readonly lr?: number;
@@ -143,7 +192,7 @@ export interface StepOptions {
 }
 
 /** An endless supply of batch index lists: the seeded shuffled epochs of BatchSampler, back to back. */
-function batchStream(size: number, batchSize: number, seed: number): () => Int32Array {
+export function batchStream(size: number, batchSize: number, seed: number): () => Int32Array {
   const sampler = new BatchSampler({ size, batchSize, seed, dropLast: true });
   if (sampler.numBatches === 0) throw new RangeError(`the dataset (${size} samples) holds no full batch of ${batchSize}`);
   let epoch = 0;
@@ -234,56 +283,114 @@ function initialDenseLayers(seed: number): DenseInit[] {
   return layers;
 }
 
-/**
- * The same training step in TensorFlow.js on `backend`, which this makes the active backend. Only
- * one tfjs step should be alive at a time (dispose it before creating the next).
- */
-export async function createTfjsStep(data: MlpBenchData, backend: TfjsBackendName, options: StepOptions = {}): Promise<TrainStep> {
-  const info = await useTfjsBackend(backend);
-  const batchSize = options.batchSize ?? MLP_BATCH_SIZE;
-  const seed = options.seed ?? MLP_SEED;
-  const numClasses = data.train.numClasses;
-  const inputSize = data.train.sampleShape.reduce((a, b) => a * b, 1);
+/** A model written in tfjs for a step: its loss on a batch and the variables it trains. */
+export interface TfjsModel {
+  /** The batch's input shape without the batch dimension, as the model takes it ([784] for the MLP). */
+  readonly inputShape: readonly number[];
+  readonly variables: readonly tf.Variable[];
+  /** The mean cross-entropy of the batch x (one-hot labels y). */
+  lossOf(x: tf.Tensor, y: tf.Tensor2D): tf.Scalar;
+}
+
+/** The MLP in tfjs ops, from meshgrad's seeded initial weights: tf.fused.matMul per layer (matmul + bias + ReLU, what tf.layers.dense uses). */
+export function mlpTfjsModel(seed: number, inputSize: number): TfjsModel {
   const layers = initialDenseLayers(seed).map((l, i) => ({
     w: tf.variable(tf.tensor2d(l.weight, [l.inFeatures, l.outFeatures]), true, `mlp/dense${i}/kernel`),
     b: tf.variable(tf.tensor1d(l.bias), true, `mlp/dense${i}/bias`),
   }));
-  const varList = layers.flatMap((l) => [l.w, l.b]);
+  return {
+    inputShape: [inputSize],
+    variables: layers.flatMap((l) => [l.w, l.b]),
+    lossOf(x: tf.Tensor, y: tf.Tensor2D): tf.Scalar {
+      let h: tf.Tensor = x;
+      layers.forEach((l, i) => {
+        h = tf.fused.matMul({ a: h as tf.Tensor2D, b: l.w, bias: l.b, activation: i < layers.length - 1 ? 'relu' : 'linear' });
+      });
+      return tf.losses.softmaxCrossEntropy(y, h);
+    },
+  };
+}
+
+/** Builds a tfjs model for the dataset (its seed, and the number of values in one sample). */
+export type TfjsModelBuilder = (seed: number, inputSize: number) => TfjsModel;
+
+/**
+ * The body of a tfjs step on the active backend: the next batch gathered by the Dataset, uploaded
+ * with one-hot labels, and optimizer.minimize (Adam) inside tf.tidy; `run` returns the batch's cost
+ * tensor, which the caller reads and disposes.
+ */
+function tfjsStepBody(data: MlpBenchData, build: TfjsModelBuilder, options: StepOptions): { run(): tf.Scalar; dispose(): void } {
+  const batchSize = options.batchSize ?? MLP_BATCH_SIZE;
+  const seed = options.seed ?? MLP_SEED;
+  const numClasses = data.train.numClasses;
+  const model = build(seed, data.train.sampleShape.reduce((a, b) => a * b, 1));
+  const varList = [...model.variables];
   // tfjs's Adam defaults to ε = 1e-7 (its float32 backend epsilon); meshgrad's, like PyTorch's, is 1e-8.
   const optimizer = tf.train.adam(options.lr ?? MLP_LR, 0.9, 0.999, 1e-8);
   const nextIndices = batchStream(data.train.size, batchSize, seed);
   const buffers: BatchBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
-
-  const lossOf = (x: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar => {
-    let h: tf.Tensor = x;
-    layers.forEach((l, i) => {
-      h = tf.fused.matMul({ a: h as tf.Tensor2D, b: l.w, bias: l.b, activation: i < layers.length - 1 ? 'relu' : 'linear' });
-    });
-    return tf.losses.softmaxCrossEntropy(y, h);
+  return {
+    run(): tf.Scalar {
+      const batch = data.train.batch(nextIndices(), buffers);
+      return tf.tidy(() => {
+        const x = tf.tensor(batch.x, [batch.size, ...model.inputShape]);
+        const y = tf.oneHot(tf.tensor1d(batch.y, 'int32'), numClasses) as tf.Tensor2D;
+        const c = optimizer.minimize(() => model.lossOf(x, y), true, varList);
+        if (c === null) throw new Error('internal: optimizer.minimize returned no cost');
+        return c;
+      });
+    },
+    dispose(): void {
+      optimizer.dispose();
+      for (const v of varList) v.dispose();
+    },
   };
+}
 
+/**
+ * The same training step in TensorFlow.js on `backend`, which this makes the active backend. Only
+ * one tfjs step should be alive at a time (dispose it before creating the next).
+ */
+export async function createTfjsStep(data: MlpBenchData, backend: TfjsSyncBackendName, options: StepOptions = {}): Promise<TrainStep> {
+  const info = await useTfjsBackend(backend);
+  const body = tfjsStepBody(data, mlpTfjsModel, options);
   return {
     engine: backend === 'cpu' ? 'tfjs-cpu' : 'tfjs-wasm',
     description: info.description,
     step(): number {
-      const batch = data.train.batch(nextIndices(), buffers);
-      const cost = tf.tidy(() => {
-        const x = tf.tensor2d(batch.x, [batch.size, inputSize]);
-        const y = tf.oneHot(tf.tensor1d(batch.y, 'int32'), numClasses) as tf.Tensor2D;
-        const c = optimizer.minimize(() => lossOf(x, y), true, varList);
-        if (c === null) throw new Error('internal: optimizer.minimize returned no cost');
-        return c;
-      });
+      const cost = body.run();
       const value = cost.dataSync()[0];
       cost.dispose();
       return value;
     },
     liveTensors: () => tf.memory().numTensors,
     memoryStats: () => null,
-    dispose(): void {
-      optimizer.dispose();
-      for (const v of varList) v.dispose();
+    dispose: () => body.dispose(),
+  };
+}
+
+/**
+ * A tfjs training step on any backend, the loss read back with `await data()` (tfjs-webgpu has no
+ * synchronous read in Node): `build` gives the model (default: the MLP). Only one tfjs step should
+ * be alive at a time.
+ */
+export async function createTfjsAsyncStep(data: MlpBenchData, backend: TfjsBackendName, options: StepOptions = {}, build: TfjsModelBuilder = mlpTfjsModel): Promise<AsyncTrainStep> {
+  const info = await useTfjsBackend(backend);
+  const body = tfjsStepBody(data, build, options);
+  return {
+    engine: `tfjs-${backend}`,
+    description: info.description,
+    async step(): Promise<number> {
+      const cost = body.run();
+      try {
+        return (await cost.data())[0];
+      } finally {
+        cost.dispose();
+      }
     },
+    liveTensors: () => tf.memory().numTensors,
+    memoryStats: () => null,
+    dispose: () => body.dispose(),
   };
 }
 
@@ -374,10 +481,22 @@ export function heapFlat(before: HeapStats, after: HeapStats): boolean {
 
 type Measured = Omit<EngineResult, 'speedupVsTfjsWasm' | 'initialLossMatches' | 'maxLossDifference'>;
 
-async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: number, batchSize: number): Promise<Measured> {
+/** A step `measureSteps` can time: synchronous (TrainStep) or awaited (AsyncTrainStep, a GPU engine's). */
+export type MeasurableStep = Pick<TrainStep, 'description' | 'liveTensors' | 'memoryStats'> & { step(): number | Promise<number> };
+
+/** One engine's timed steps, with the tfjs live-tensor and wasm heap counts around them. */
+export type StepMeasurement = Omit<Measured, 'engine'>;
+
+/**
+ * `warmupSteps` untimed steps, then `timedSteps` timed ones; an awaited step's time runs until its
+ * loss is back (for a GPU engine: the step's read-back). A synchronous step is not awaited.
+ */
+export async function measureSteps(trainStep: MeasurableStep, warmupSteps: number, timedSteps: number, batchSize: number): Promise<StepMeasurement> {
+  const run = (): number | Promise<number> => trainStep.step();
   let initialLoss = NaN;
   for (let i = 0; i < warmupSteps; i++) {
-    const loss = trainStep.step();
+    const r = run();
+    const loss = typeof r === 'number' ? r : await r;
     if (i === 0) initialLoss = loss;
   }
   // Let anything queued (tfjs's async bookkeeping, finalizers) run before the clock starts.
@@ -388,7 +507,8 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
   const losses: number[] = [];
   for (let i = 0; i < timedSteps; i++) {
     const t0 = performance.now();
-    const loss = trainStep.step();
+    const r = run();
+    const loss = typeof r === 'number' ? r : await r;
     times.push(performance.now() - t0);
     losses.push(loss);
   }
@@ -397,7 +517,6 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
   if (warmupSteps === 0) initialLoss = losses[0] ?? NaN;
   const timing = timingStats(times);
   return {
-    engine: trainStep.engine,
     description: trainStep.description,
     warmupSteps,
     timing,
@@ -410,6 +529,10 @@ async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: nu
     liveTensors: before === null || after === null ? null : { before, after },
     heap: heapBefore === null || heapAfter === null ? null : { before: heapBefore, after: heapAfter, flat: heapFlat(heapBefore, heapAfter) },
   };
+}
+
+async function measure(trainStep: TrainStep, warmupSteps: number, timedSteps: number, batchSize: number): Promise<Measured> {
+  return { engine: trainStep.engine, ...(await measureSteps(trainStep, warmupSteps, timedSteps, batchSize)) };
 }
 
 async function createStep(data: MlpBenchData, engine: EngineId): Promise<{ step: TrainStep; close(): Promise<void> }> {

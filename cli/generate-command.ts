@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { loadCheckpoint } from '../shared/checkpoint/checkpoint.js';
 import { CharVocabulary } from '../shared/data/text.js';
 import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
-import { generateText } from '../shared/train/generate.js';
+import { generateTextAsync } from '../shared/train/generate.js';
 import { loadModelState } from '../shared/train/params.js';
 import { Rng } from '../shared/util/random.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
@@ -41,7 +41,7 @@ export function generateCommand(out: Output): Command {
       const { model } = buildModel(spec, new Rng(0), { numClasses: vocabulary.size });
       // Parameters and buffers; a file without the model's buffers (an older BatchNorm checkpoint) is refused, naming them.
       loadModelState(model, ckpt, flags.checkpoint);
-      out.write(generateText(model, vocabulary, flags.prompt, { length: flags.length, temperature: flags.temperature, contextLength: length, rng: new Rng(flags.seed) }));
+      out.write(await generateTextAsync(model, vocabulary, flags.prompt, { length: flags.length, temperature: flags.temperature, contextLength: length, rng: new Rng(flags.seed) }));
     } finally {
       await active.close();
     }

@@ -17,7 +17,7 @@ import { jsonLineToText } from './logger.js';
 import { resolveToken } from './token.js';
 import { packageRoot } from '../shared/util/paths.js';
 import { positiveInt } from './flags.js';
-import { configureBackend } from './backend-options.js';
+import { configureBackend, hostBackendFlags } from './backend-options.js';
 import type { Output } from './progress.js';
 
 interface LocalFlags extends CoordinatorFlags {
@@ -97,7 +97,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
     // (evaluation) only while they wait.
     const cores = flags.threads ?? availableParallelism();
     const workerThreads = Math.max(1, Math.floor(cores / flags.workers));
-    const active = await configureBackend(flags);
+    const active = await configureBackend(hostBackendFlags(flags));
     out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}${config.compress && config.compress !== 'none' ? `, --compress ${config.compress}` : ''}`);
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {

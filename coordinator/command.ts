@@ -13,7 +13,7 @@ import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
 import { createLogReporter } from '../cli/log-reporter.js';
 import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
-import { addBackendOptions, configureBackend } from '../cli/backend-options.js';
+import { addBackendOptions, configureBackend, hostBackendFlags } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
@@ -221,7 +221,7 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
     // Off a terminal every line is a JSON log event (a service's output goes to a log collector),
     // the closing summary included: `summary` carries its figures as fields.
     const lines: Output = interactive ? out : jsonLines(createCliLogger({ role: 'coordinator', level: flags.logLevel, json: true }));
-    const active = await configureBackend(flags);
+    const active = await configureBackend(hostBackendFlags(flags));
     // The summary is reported while /metrics is still up, then --linger keeps it up for a last
     // scrape (not after a stop by signal: docker stop and Kubernetes wait only so long).
     await runCoordinator(config, lines, interactive, flags.logLevel, metricsEndpoint(flags, cmd), undefined, false, async (summary, server, log) => {

@@ -507,7 +507,7 @@ export class Coordinator {
       buckets: this.bucketStarts.length > 1 ? this.bucketStarts : undefined,
       local: this.syncEvery > 1 ? this.innerSettings() : undefined,
     });
-    this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, active: this.activeWorkers.length });
+    this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, device: msg.capabilities.device, ...(msg.capabilities.adapter ? { adapter: msg.capabilities.adapter } : {}), active: this.activeWorkers.length });
     this.onMembershipChange();
   }
 

@@ -37,7 +37,15 @@ export class ComputeThread {
   private longestTaskMs = 0;
   private readonly watchdog: NodeJS.Timeout;
 
-  private constructor(private readonly worker: Worker, readonly backend: string, private readonly limits: ComputeWatchdogOptions) {
+  private constructor(
+    private readonly worker: Worker,
+    /** The backend's description, e.g. "webgpu (nvidia: NVIDIA H200)". */
+    readonly backend: string,
+    /** What the join's `capabilities.device` says, and the GPU adapter's name (null on the CPU). */
+    readonly device: 'cpu' | 'webgpu',
+    readonly adapter: string | null,
+    private readonly limits: ComputeWatchdogOptions,
+  ) {
     worker.on('message', (m: FromCompute) => {
       if (m.kind === 'failed') this.fail(`compute thread failed: ${m.message}`, m.stack);
       else if (m.kind === 'bucket') {
@@ -62,11 +70,11 @@ export class ComputeThread {
     if (!(watchdog.stallAfterMs > 0)) throw new RangeError(`the compute stall limit must be positive, got ${watchdog.stallAfterMs} ms`);
     const entry = join(packageRoot(), 'dist', 'worker', 'compute-thread.js');
     const worker = new Worker(entry, { workerData: options });
-    const backend = await new Promise<string>((resolve, reject) => {
+    const started = await new Promise<Extract<FromCompute, { kind: 'started' }>>((resolve, reject) => {
       const onMessage = (m: FromCompute): void => {
         if (m.kind === 'started') {
           cleanup();
-          resolve(m.backend);
+          resolve(m);
         } else if (m.kind === 'failed') {
           cleanup();
           reject(new Error(`compute thread failed to start: ${m.message}`));
@@ -83,7 +91,7 @@ export class ComputeThread {
       worker.on('message', onMessage);
       worker.on('error', onError);
     });
-    return new ComputeThread(worker, backend, watchdog);
+    return new ComputeThread(worker, started.backend, started.device, started.adapter, watchdog);
   }
 
   /** `onFailure` gets a one-line reason and, where there is one, the stack (for a debug log). */

@@ -26,7 +26,7 @@ export type ToCompute =
   | { readonly kind: 'close' };
 
 export type FromCompute =
-  | { readonly kind: 'started'; readonly backend: string }
+  | { readonly kind: 'started'; readonly backend: string; readonly device: 'cpu' | 'webgpu'; readonly adapter: string | null }
   | { readonly kind: 'joined'; readonly session: number; readonly parameterCount: number }
   /** A `params` message was applied (every request gets exactly one reply: the watchdog counts them). */
   | { readonly kind: 'loaded'; readonly session: number }

@@ -12,6 +12,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { configureBackend } from '../cli/backend-options.js';
+import type { ShardReport } from './trainer.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { ComputeThreadOptions, FromCompute, ToCompute } from './compute-messages.js';
@@ -34,7 +35,7 @@ function parseFailpoint(spec: string | undefined): number | null {
 
 const reply = (m: FromCompute, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
-function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
+function handle(m: Exclude<ToCompute, { kind: 'close' }>): void | Promise<void> {
   switch (m.kind) {
     case 'welcome': {
       const w = m.welcome;
@@ -52,7 +53,8 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
       if (!replica) throw new ProtocolError('UNEXPECTED', 'assignment before welcome');
       if (stallAfter !== null && assignments++ >= stallAfter) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
       let frame: Uint8Array | null = null;
-      const report = replica.compute(
+      const compute = replica.onDevice ? replica.computeOnDevice.bind(replica) : replica.compute.bind(replica);
+      const outcome = compute(
         m.assign,
         (g) => {
           // The encoder's buffer may be shared with later frames: copy into one we can hand over.
@@ -68,27 +70,61 @@ function handle(m: Exclude<ToCompute, { kind: 'close' }>): void {
           reply({ kind: 'bucket', session: m.session, frame: part }, [part.buffer as ArrayBuffer]);
         },
       );
-      if (!frame) throw new Error('internal: the replica produced no gradients frame');
-      const out: Uint8Array = frame;
-      reply({ kind: 'gradients', session: m.session, step: m.assign.step, frame: out, report }, [out.buffer as ArrayBuffer]);
+      const finish = (report: ShardReport): void => {
+        if (!frame) throw new Error('internal: the replica produced no gradients frame');
+        const out: Uint8Array = frame;
+        reply({ kind: 'gradients', session: m.session, step: m.assign.step, frame: out, report }, [out.buffer as ArrayBuffer]);
+      };
+      // A device backend's figures come back asynchronously; host backends answer at once.
+      if (outcome instanceof Promise) return outcome.then(finish);
+      finish(outcome);
       return;
+    }
+  }
+}
+
+function failed(m: Exclude<ToCompute, { kind: 'close' }>, err: unknown): void {
+  if (err instanceof ProtocolError) {
+    reply({ kind: 'rejected', session: m.session, code: err.code, message: err.message, step: m.kind === 'assign' ? m.assign.step : undefined });
+  } else {
+    reply({ kind: 'failed', message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
+  }
+}
+
+/**
+ * Messages are handled one at a time, in order: on a device backend an assignment finishes
+ * asynchronously, and the parameters that arrive meanwhile must wait for it (they would replace
+ * the version it computes with).
+ */
+let pending: Promise<void> | null = null;
+const backlog: Array<Exclude<ToCompute, { kind: 'close' }>> = [];
+
+function drain(): void {
+  while (pending === null && backlog.length > 0) {
+    const m = backlog.shift()!;
+    try {
+      const result = handle(m);
+      if (result instanceof Promise) {
+        pending = result
+          .catch((err: unknown) => failed(m, err))
+          .finally(() => {
+            pending = null;
+            drain();
+          });
+      }
+    } catch (err) {
+      failed(m, err);
     }
   }
 }
 
 port.on('message', (m: ToCompute) => {
   if (m.kind === 'close') {
-    void active.close().finally(() => port.close());
+    const closing = pending ?? Promise.resolve();
+    void closing.then(() => active.close()).finally(() => port.close());
     return;
   }
-  try {
-    handle(m);
-  } catch (err) {
-    if (err instanceof ProtocolError) {
-      reply({ kind: 'rejected', session: m.session, code: err.code, message: err.message, step: m.kind === 'assign' ? m.assign.step : undefined });
-    } else {
-      reply({ kind: 'failed', message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
-    }
-  }
+  backlog.push(m);
+  drain();
 });
-reply({ kind: 'started', backend: active.description });
+reply({ kind: 'started', backend: active.description, device: active.device, adapter: active.adapter });

@@ -16,7 +16,9 @@ import type { Tensor } from '../shared/tensor/tensor.js';
 import { addDelta, fromWireFloat, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { ErrorFeedback } from './error-feedback.js';
-import { backendOf, computeGradients, type GradientTiming } from '../shared/train/classify.js';
+import { backendOf, computeGradients, recordGradients, settle, type GradientTiming, type StepFigures } from '../shared/train/classify.js';
+import { readAll } from '../shared/train/device-state.js';
+import type { FloatArray } from '../shared/tensor/dtype.js';
 import { attachGrads, detachGrads, paramSlots } from '../shared/train/params.js';
 import { createOptimizer } from '../shared/optim/factory.js';
 import type { Optimizer, ParamSlot } from '../shared/optim/types.js';
@@ -74,6 +76,11 @@ export class Replica {
   /** The parameters before an assignment's inner steps, and the change they made (reused). */
   private readonly localStart: Float32Array[] = [];
   private readonly localDelta: Float32Array[] = [];
+  /** Whether the model lives on a device backend (WebGPU): then compute() is computeOnDevice(). */
+  readonly onDevice: boolean;
+  /** The parameters' and buffers' values on the host (on a host backend, their storage itself). */
+  private readonly hostParams: Float32Array[];
+  private readonly hostBuffers: Float32Array[];
 
   constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
@@ -89,12 +96,32 @@ export class Replica {
     this.uplink = welcome.compression === 'none' ? null : new ErrorFeedback(welcome.compression, lengths);
     this.deltaScratch = welcome.compression === 'none' ? [] : lengths.map((n) => new Float32Array(n));
     this.version = welcome.version;
+    // On a device backend the replica's values live in host mirrors, written to the device when a
+    // version is complete; on the host the mirrors ARE the tensors' storage.
+    const backend = backendOf(this.model);
+    this.onDevice = backend.readSync(this.params[0]?.[1].buffer ?? backend.fill('float32', 1, 0)) === null;
+    this.hostParams = this.params.map(([, p]) => (this.onDevice ? new Float32Array(p.size) : (p.dataSync() as Float32Array)));
+    this.hostBuffers = this.model.namedBuffers().map(([, b]) => (this.onDevice ? new Float32Array(b.size) : (b.dataSync() as Float32Array)));
     this.welcomed(welcome);
+  }
+
+  /** Writes the host mirrors of the parameters to the device (nothing to do on a host backend). */
+  private pushParams(): void {
+    if (!this.onDevice) return;
+    this.params.forEach(([, p], i) => p.backend.write(p.buffer, this.hostParams[i]));
+  }
+
+  /** Resets the model's buffers to the version's (every shard starts from them). */
+  private resetBuffers(): void {
+    this.model.namedBuffers().forEach(([, b], i) => {
+      if (this.onDevice) b.backend.write(b.buffer, this.bufferStart[i]);
+      else (b.dataSync() as Float32Array).set(this.bufferStart[i]);
+    });
   }
 
   /** The parameters as this replica holds them, by name (copies). */
   parameters(): Map<string, Float32Array> {
-    return new Map(this.params.map(([name, p]) => [name, (p.dataSync() as Float32Array).slice()]));
+    return new Map(this.params.map(([name], i) => [name, this.hostParams[i].slice()]));
   }
 
   /** Decodes (and so validates) the tensors of a delta for parameters start, start + 1, ... before any is applied. */
@@ -132,7 +159,8 @@ export class Replica {
       if (msg.params.length !== this.params.length) throw new ProtocolError('BAD_SHAPE', `expected ${this.params.length} parameter tensors, got ${msg.params.length}`);
       const decoded = this.decodeDelta(msg.params, 0);
       this.loadBuffers(msg.buffers ?? []);
-      decoded.forEach((d, i) => addDelta(this.params[i][1].dataSync() as Float32Array, d));
+      decoded.forEach((d, i) => addDelta(this.hostParams[i], d));
+      this.pushParams();
       this.version = msg.version;
       return;
     }
@@ -150,7 +178,7 @@ export class Replica {
     if (msg.delta) {
       // The bucket's next values are the version held plus the delta, staged until the version is whole.
       this.decodeDelta(msg.params, start).forEach((d, j) => {
-        const held = this.params[start + j][1].dataSync() as Float32Array;
+        const held = this.hostParams[start + j];
         const next = st.values[start + j]?.length === held.length ? st.values[start + j] : new Float32Array(held.length);
         next.set(held);
         addDelta(next, d);
@@ -167,7 +195,8 @@ export class Replica {
     if (msg.buffers) st.buffers = msg.buffers;
     if (st.arrived.size < count) return;
     this.loadBuffers(st.buffers ?? []);
-    this.params.forEach(([, p], i) => (p.dataSync() as Float32Array).set(st.values[i]));
+    this.hostParams.forEach((values, i) => values.set(st.values[i]));
+    this.pushParams();
     this.version = msg.version;
     st.arrived.clear();
   }
@@ -183,8 +212,9 @@ export class Replica {
     tensors.forEach((t, i) => {
       const [name, p] = this.params[i];
       checkShape(t, p.shape, `parameter ${name}`);
-      fromWireFloat32(t, `parameter ${name}`, p.dataSync() as Float32Array);
+      fromWireFloat32(t, `parameter ${name}`, this.hostParams[i]);
     });
+    this.pushParams();
     this.version = version;
   }
 
@@ -194,9 +224,9 @@ export class Replica {
     buffers.forEach((t, i) => {
       const [name, b] = own[i];
       checkShape(t, b.shape, `buffer ${name}`);
-      fromWireFloat32(t, `buffer ${name}`, b.dataSync() as Float32Array);
+      fromWireFloat32(t, `buffer ${name}`, this.hostBuffers[i]);
     });
-    this.bufferStart = own.map(([, b]) => Float32Array.from(b.dataSync() as Float32Array));
+    this.bufferStart = this.hostBuffers.map((values) => Float32Array.from(values));
   }
 
   /**
@@ -210,6 +240,7 @@ export class Replica {
     const settings = this.localSettings;
     if (!settings) throw new ProtocolError('BAD_MESSAGE', 'an assignment with local steps in a run without --sync-every');
     if (lrs.length > settings.syncEvery) throw new ProtocolError('BAD_MESSAGE', `${lrs.length} local steps in one assignment; the run syncs every ${settings.syncEvery}`);
+    if (this.onDevice) throw new ProtocolError('BAD_MESSAGE', '--sync-every (local updates) runs on CPU workers only; this worker computes on webgpu');
     const model = this.model;
     const slots = (this.innerSlots ??= paramSlots(model));
     const backend = backendOf(model);
@@ -222,7 +253,7 @@ export class Replica {
     });
     const inner = this.inner;
     slots.forEach((slot, i) => (this.localStart[i]?.length === slot.value.length ? this.localStart[i] : (this.localStart[i] = new Float32Array(slot.value.length))).set(slot.value));
-    model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
+    this.resetBuffers();
     const indices = fromWireInt32(assign.indices, 'indices');
     const n = batch.size;
     const perSample = batch.x.length / Math.max(n, 1);
@@ -283,15 +314,9 @@ export class Replica {
     return this.dataset;
   }
 
-  /**
-   * Computes the shard's gradient and hands the message that carries it to `send` (which must
-   * encode it at once: the gradient memory is recycled when this returns).
-   */
-  compute(assign: AssignMessage, send: (message: GradientsMessage) => void, sendBucket?: (message: GradBucketMessage) => void): ShardReport {
-    if (assign.version !== this.version) {
-      throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
-    }
-    const started = performance.now();
+
+  /** The shard's samples: sent with the assignment, or read from the local dataset by index. */
+  private shardBatch(assign: AssignMessage): { x: Float32Array; y: Int32Array; size: number; sampleShape: readonly number[] } {
     let batch;
     if (assign.samples) {
       const x = fromWireFloat32(assign.samples.x, 'samples.x');
@@ -306,13 +331,120 @@ export class Replica {
       batch = ds.batch(indices, this.buffers);
     }
     if (batch.size > assign.batchSize) throw new ProtocolError('BAD_MESSAGE', `a shard of ${batch.size} samples in a step of ${assign.batchSize}`);
-    if (assign.local) return this.computeLocal(assign, assign.local.lrs, batch, started, send);
+    return batch;
+  }
+
+  /** Seeds dropout for the shard. */
+  private reseedFor(assign: AssignMessage): void {
     // Dropout masks come from the run's seed, the step and the piece's first sample, not from
     // this worker: whichever worker computes a piece (a redone or speculatively copied shard)
     // gets the same bits, so timing never enters a --balance even run.
     this.model.reseedRandomStreams(derivedSeed(this.welcome.seed, assign.step, assign.indices.data.byteLength >= 4 ? new DataView(assign.indices.data.buffer, assign.indices.data.byteOffset, 4).getInt32(0, true) : 0));
+  }
+
+  /**
+   * `compute` for a model on a device (WebGPU): forward and backward are recorded on the device;
+   * each gradient bucket is read back as soon as backward has recorded its last parameter (the
+   * read submits what is recorded, so the device computes the rest of backward while the bucket
+   * travels), and the shard's figures, the last bucket and the buffers in one final read. Only
+   * the gradients, the loss, the correct count and the buffers come back to the host.
+   */
+  async computeOnDevice(assign: AssignMessage, send: (message: GradientsMessage) => void, sendBucket?: (message: GradBucketMessage) => void): Promise<ShardReport> {
+    if (assign.version !== this.version) {
+      throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
+    }
+    if (assign.local) throw new ProtocolError('BAD_MESSAGE', '--sync-every (local updates) runs on CPU workers only; this worker computes on webgpu');
+    const started = performance.now();
+    const batch = this.shardBatch(assign);
+    this.reseedFor(assign);
+    this.resetBuffers();
+    const backend = backendOf(this.model);
+    const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
+    const encode = (start: number, values: readonly FloatArray[]): WireTensor[] =>
+      values.map((v, j) => {
+        const g = v as Float32Array;
+        const shape = this.params[start + j][1].shape;
+        return this.uplink ? this.uplink.encode(start + j, g, shape) : toWire(g, shape);
+      });
+    const gradBuffers = (start: number, end: number) =>
+      this.params.slice(start, end).map(([name, p]) => {
+        if (!p.grad) throw new Error(`internal: no gradient for ${name}`);
+        return p.grad.buffer;
+      });
+    const count = this.bucketStarts.length;
+    let last = -1;
+    // Buckets are sent in the order backward finished them, and all before the final message.
+    let sent: Promise<void> = Promise.resolve();
+    let onLeafReady: ((leaf: Tensor) => void) | undefined;
+    if (count > 1) {
+      const remaining = this.bucketStarts.map((_, k) => bucketRange(this.bucketStarts, this.params.length, k)).map((r) => r.end - r.start);
+      let ready = 0;
+      onLeafReady = (leaf) => {
+        const i = this.paramIndex.get(leaf);
+        if (i === undefined) return;
+        const k = this.bucketOfParam[i];
+        if (--remaining[k] > 0) return;
+        if (++ready === count) {
+          last = k;
+          return;
+        }
+        const { start, end } = bucketRange(this.bucketStarts, this.params.length, k);
+        const read = readAll(backend, gradBuffers(start, end));
+        sent = Promise.all([sent, read]).then(([, values]) => {
+          const t0 = performance.now();
+          sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: encode(start, values) });
+          report.encodeSeconds += (performance.now() - t0) / 1000;
+        });
+      };
+    }
+    let figures: StepFigures | null = null;
+    let finalGrads: Promise<FloatArray[]> = Promise.resolve([]);
+    let buffers: Promise<FloatArray[]> = Promise.resolve([]);
+    let range = { start: 0, end: this.params.length };
+    backend.scope(() => {
+      figures = recordGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize, report, onLeafReady ? { onLeafReady } : undefined);
+      if (count > 1 && last < 0) throw new Error('internal: backward did not finish every gradient bucket');
+      if (count > 1) range = bucketRange(this.bucketStarts, this.params.length, last);
+      finalGrads = readAll(backend, gradBuffers(range.start, range.end));
+      buffers = readAll(backend, this.model.namedBuffers().map(([, b]) => b.buffer));
+    });
+    this.model.zeroGrad();
+    if (figures === null) throw new Error('internal: no step figures');
+    const [result, grads, bufferValues] = await Promise.all([settle(figures), finalGrads, buffers, sent]);
+    const encodeStart = performance.now();
+    report.loss = result.loss;
+    const own = this.model.namedBuffers();
+    send({
+      type: 'gradients',
+      step: assign.step,
+      version: assign.version,
+      shard: assign.shard,
+      samples: result.size,
+      loss: result.loss,
+      correct: result.correct,
+      computeMs: performance.now() - started,
+      grads: encode(range.start, grads),
+      ...(count > 1 ? { bucket: last } : {}),
+      buffers: bufferValues.map((v, i) => toWire(v as Float32Array, own[i][1].shape)),
+    });
+    report.encodeSeconds += (performance.now() - encodeStart) / 1000;
+    return report;
+  }
+
+  /**
+   * Computes the shard's gradient and hands the message that carries it to `send` (which must
+   * encode it at once: the gradient memory is recycled when this returns).
+   */
+  compute(assign: AssignMessage, send: (message: GradientsMessage) => void, sendBucket?: (message: GradBucketMessage) => void): ShardReport {
+    if (assign.version !== this.version) {
+      throw new ProtocolError('STALE_STEP', `assignment for parameter version ${assign.version}, this worker holds version ${this.version}`);
+    }
+    const started = performance.now();
+    const batch = this.shardBatch(assign);
+    if (assign.local) return this.computeLocal(assign, assign.local.lrs, batch, started, send);
+    this.reseedFor(assign);
     const input = batch;
-    this.model.namedBuffers().forEach(([, b], i) => (b.dataSync() as Float32Array).set(this.bufferStart[i]));
+    this.resetBuffers();
     const report: ShardReport = { samples: batch.size, loss: NaN, forwardSeconds: 0, backwardSeconds: 0, encodeSeconds: 0 };
     const wireGrads = (start: number, end: number): WireTensor[] =>
       this.params.slice(start, end).map(([name, p], j) => {

@@ -131,7 +131,8 @@ export class MeshWorker {
       { backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir, failpoint: this.config.failpoint },
       { stallAfterMs: this.config.computeStallMs ?? 60_000 },
     );
-    this.log.debug('compute thread started', { backend: this.compute.backend });
+    this.log.info('compute thread started', { backend: this.compute.backend, device: this.compute.device, ...(this.compute.adapter ? { adapter: this.compute.adapter } : {}) });
+    this.metrics.common.setDeviceInfo(this.compute.device, this.compute.adapter ?? 'none');
     try {
       return await this.loop();
     } finally {
@@ -268,7 +269,8 @@ export class MeshWorker {
           name: this.config.name,
           capabilities: {
             threads: this.config.threads ?? availableParallelism(),
-            device: 'cpu',
+            device: this.compute?.device ?? 'cpu',
+            ...(this.compute?.adapter ? { adapter: this.compute.adapter } : {}),
             datasets: this.config.localData ? knownDatasets() : [],
           },
         });

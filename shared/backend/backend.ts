@@ -58,6 +58,18 @@ export interface Backend extends NormKernels, RecurrentKernels {
   upload(data: FloatArray): DeviceBuffer;
   fill(dtype: DType, length: number, value: number): DeviceBuffer;
   read(buffer: DeviceBuffer): Promise<FloatArray>;
+  /** Several reads with one round trip to the device, where the backend can batch them. */
+  readMany?(buffers: readonly DeviceBuffer[]): Promise<FloatArray[]>;
+  /**
+   * Overwrites `buffer` in place with host `data` (same length and dtype): parameters a worker
+   * receives, a checkpoint loaded into a model. Work recorded before still sees the old values.
+   */
+  write(buffer: DeviceBuffer, data: FloatArray): void;
+  /**
+   * Copies `src` into `dst` in place (same length and dtype), ordered after the work recorded
+   * before it: running statistics updated inside a step, values restored from a snapshot.
+   */
+  assign(dst: DeviceBuffer, src: DeviceBuffer): void;
   /** The host array behind a buffer, or null when the data lives on a device. */
   readSync(buffer: DeviceBuffer): FloatArray | null;
   cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer;

@@ -45,6 +45,8 @@ export interface CommonMetrics {
   readonly decodeErrors: Counter<'code'>;
   /** Sets meshgrad_run_info (replacing any earlier value). */
   setRunInfo(info: RunInfo): void;
+  /** Sets meshgrad_device_info: what this process computes on (cpu or webgpu) and the GPU adapter. */
+  setDeviceInfo(device: string, adapter: string): void;
 }
 
 /** 256 B, 1 KiB, … 1 GiB: frames range from a heartbeat to a large model's parameters. */
@@ -80,6 +82,7 @@ export function createCommonMetrics(registry: Registry, role: Role): CommonMetri
   const buildInfo = new Gauge({ name: 'meshgrad_build_info', help: 'Always 1; the labels say which meshgrad and Node.js this process runs.', labelNames: ['version', 'node_version'] as const, registers });
   buildInfo.set({ version: packageVersion(), node_version: process.version }, 1);
   const runInfo = new Gauge({ name: 'meshgrad_run_info', help: 'Always 1 once the run is known; the labels describe the run this process takes part in.', labelNames: ['role', 'model', 'dataset', 'optimizer', 'compression'] as const, registers });
+  const deviceInfo = new Gauge({ name: 'meshgrad_device_info', help: 'Always 1; the labels say what this process computes on: device cpu or webgpu, and the GPU adapter (none on the CPU).', labelNames: ['device', 'adapter'] as const, registers });
   const messages = new Counter({ name: 'meshgrad_messages_total', help: 'Protocol messages sent (out) and received (in), by message type.', labelNames: ['direction', 'type'] as const, registers });
   const messageBytes = new Counter({ name: 'meshgrad_message_bytes_total', help: 'Bytes of protocol frames sent (out) and received (in), by message type.', labelNames: ['direction', 'type'] as const, registers });
   const messageSize = new Histogram({ name: 'meshgrad_message_size_bytes', help: 'Size of each protocol frame in bytes.', labelNames: ['direction'] as const, buckets: MESSAGE_SIZE_BUCKETS, registers });
@@ -104,6 +107,10 @@ export function createCommonMetrics(registry: Registry, role: Role): CommonMetri
     setRunInfo(info) {
       runInfo.reset();
       runInfo.set({ role, model: info.model, dataset: info.dataset, optimizer: info.optimizer, compression: info.compression }, 1);
+    },
+    setDeviceInfo(device, adapter) {
+      deviceInfo.reset();
+      deviceInfo.set({ device, adapter }, 1);
     },
   };
 }

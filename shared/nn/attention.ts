@@ -17,7 +17,7 @@ import { add, mul, where } from '../ops/elementwise.js';
 import { narrow, permute, reshape } from '../ops/layout.js';
 import { linear, matmulT } from '../ops/matmul.js';
 import { checkCompatible, record } from '../ops/record.js';
-import type { DType } from '../tensor/dtype.js';
+import { allocArray, type DType } from '../tensor/dtype.js';
 import { formatShape, shapeSize } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
@@ -239,7 +239,7 @@ export class MultiHeadAttention extends Module {
     this.inProjWeight = this.registerParameter('in_proj_weight', xavierUniform([3 * dModel, dModel], rng));
     this.inProjBias = this.hasBias ? this.registerParameter('in_proj_bias', zeros([3 * dModel])) : null;
     this.outProj = this.registerModule('out_proj', outProj);
-    outProj.bias?.dataSync().fill(0);
+    if (outProj.bias) outProj.bias.backend.write(outProj.bias.buffer, allocArray(outProj.bias.dtype, outProj.bias.size));
     // Forked always (not only when dropout > 0), so later layers' initialisation from `rng` does
     // not depend on the dropout setting.
     this.rng = this.registerRandomStream(rng.fork());

@@ -141,7 +141,9 @@ export abstract class Module {
     for (const [k, t] of own) {
       const src = state.get(k)!;
       const values = 'value' in src ? src.value : src.dataSync();
-      t.dataSync().set(values);
+      const typed = values instanceof Float32Array || values instanceof Float64Array ? values : Float64Array.from(values);
+      // Into the model's dtype (a checkpoint's float32 into a float64 model and back).
+      t.backend.write(t.buffer, typed instanceof Float64Array === (t.dtype === 'float64') ? typed : t.dtype === 'float64' ? Float64Array.from(typed) : Float32Array.from(typed));
     }
   }
 

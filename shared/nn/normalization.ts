@@ -77,6 +77,16 @@ abstract class BatchNorm extends Module {
   private track(mu: Tensor, variance: Tensor, count: number): void {
     noGrad(() => {
       const m = this.momentum;
+      const unbiasOnDevice = count / (count - 1);
+      if (this.runningMean.backend.readSync(this.runningMean.buffer) === null) {
+        // On a device backend the update runs there, as ops written into the buffers in place
+        // (float32 roundings after each product, where the host loop below rounds once).
+        const assign = (dst: Tensor, src: Tensor) => dst.backend.assign(dst.buffer, src.buffer);
+        assign(this.runningMean, add(mul(this.runningMean, 1 - m), mul(reshape(mu, [this.numFeatures]), m)));
+        assign(this.runningVar, add(mul(this.runningVar, 1 - m), mul(reshape(variance, [this.numFeatures]), m * unbiasOnDevice)));
+        assign(this.numBatchesTracked, add(this.numBatchesTracked, 1));
+        return;
+      }
       const bm = mu.dataSync();
       const bv = variance.dataSync();
       const rm = this.runningMean.dataSync();

@@ -11,6 +11,11 @@ export interface CreateOptions {
   readonly dtype?: DType;
   readonly backend?: Backend;
   readonly requiresGrad?: boolean;
+  /**
+   * Keep `data` as the tensor's `hostData` when the backend holds it on a device, for values code
+   * must inspect on the host without reading the device back (token ids for an Embedding).
+   */
+  readonly retainHost?: boolean;
 }
 
 /**
@@ -29,7 +34,9 @@ export function tensor(data: FloatArray | ArrayLike<number>, shape?: Shape, opti
   assertValidShape(s);
   if (shapeSize(s) !== array.length) throw new RangeError(`tensor(): ${array.length} values do not fill shape ${formatShape(s)}`);
   const backend = options.backend ?? defaultBackend(dtype);
-  return new Tensor(backend, backend.upload(array), s, options.requiresGrad ?? false);
+  const t = new Tensor(backend, backend.upload(array), s, options.requiresGrad ?? false);
+  if (options.retainHost && backend.readSync(t.buffer) === null) t.hostData = array;
+  return t;
 }
 
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {

@@ -29,6 +29,8 @@ export const joinSchema = z.object({
   capabilities: z.object({
     threads: int.positive(),
     device: z.enum(['cpu', 'webgpu']),
+    /** The GPU adapter's name (webgpu workers), for logs, metrics and the dashboard. */
+    adapter: z.string().max(256).optional(),
     /** Datasets this worker can load by name; an empty list asks for samples on the wire. */
     datasets: z.array(z.string()),
   }),

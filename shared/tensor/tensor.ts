@@ -28,6 +28,11 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor; null for leaves and after backward freed the graph. */
   node: GradNode | null;
+  /**
+   * For a device tensor created from host data with `retainHost`: that data, so code can inspect
+   * the values (token ids) without a read-back. Null otherwise; never written after creation.
+   */
+  hostData: FloatArray | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -57,7 +62,7 @@ export class Tensor {
 
   /** The data on the host; throws for tensors that live on a device (use `data()`). */
   dataSync(): FloatArray {
-    const array = this.backend.readSync(this.buffer);
+    const array = this.backend.readSync(this.buffer) ?? this.hostData;
     if (array === null) throw new Error(`this tensor lives on the '${this.backend.name}' backend; read it with await tensor.data()`);
     return array;
   }

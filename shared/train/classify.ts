@@ -7,9 +7,10 @@ import type { BackwardOptions } from '../autograd/backward.js';
 import type { Batch, Dataset } from '../data/dataset.js';
 import { BatchSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
-import { crossEntropy, noGrad, reshape, tensor } from '../ops/index.js';
+import { concat, crossEntropy, eq, ge, max, mul, noGrad, reshape, sum, tensor } from '../ops/index.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { FloatArray } from '../tensor/dtype.js';
 import type { Backend } from '../backend/backend.js';
 import { defaultBackend } from '../backend/default.js';
 
@@ -30,7 +31,7 @@ export function backendOf(model: Module): Backend {
 }
 
 export function batchInput(batch: Batch, backend: Backend = defaultBackend()): Tensor {
-  return tensor(batch.x, [batch.size, ...batch.sampleShape], { backend });
+  return tensor(batch.x, [batch.size, ...batch.sampleShape], { backend, retainHost: true });
 }
 
 /**
@@ -56,6 +57,46 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
 }
 
 /**
+ * The correct count as a one-element tensor on the logits' backend, for device backends (no
+ * read-back): a row is correct when its FIRST maximum is at the label, as in `countCorrect`.
+ * first = max_j [x_j ≥ max x]·(c − j) is c minus the first maximum's index. A row holding NaN has
+ * no j with x_j ≥ NaN and counts as wrong (the host loop would pick index 0).
+ */
+function correctTensor(logits: Tensor, labels: Int32Array): Tensor {
+  const [n, c] = logits.shape;
+  const backend = logits.backend;
+  const rank = new Float32Array(c);
+  for (let j = 0; j < c; j++) rank[j] = c - j;
+  const target = new Float32Array(n);
+  for (let i = 0; i < n; i++) target[i] = c - labels[i];
+  const first = max(mul(ge(logits, max(logits, 1, { keepDims: true })), tensor(rank, [c], { backend })), 1);
+  return sum(eq(first, tensor(target, [n], { backend })));
+}
+
+/** Whether a tensor's values are on the host (CPU, wasm) or must be read back from a device. */
+export function onHost(t: Tensor): boolean {
+  return t.backend.readSync(t.buffer) !== null;
+}
+
+/**
+ * A step's figures, ready (host backends) or being read back from the device: the read is issued
+ * at once (so it sees this step's kernels) and resolves after the step's work is done.
+ */
+export type StepFigures = { readonly ready: StepResult } | { readonly pending: Promise<StepResult> };
+
+/** The figures of a finished step, awaiting the device when they are pending. */
+export async function settle(figures: StepFigures): Promise<StepResult> {
+  return 'ready' in figures ? figures.ready : figures.pending;
+}
+
+function figuresOf(loss: Tensor, logits: Tensor, labels: Int32Array, normalizer: number, size: number): StepFigures {
+  if (onHost(loss)) return { ready: { loss: (loss.item() * normalizer) / size, correct: countCorrect(logits, labels), size, labels: labels.length } };
+  const both = concat([reshape(loss, [1]), reshape(correctTensor(logits, labels), [1])], 0);
+  const read = both.data();
+  return { pending: read.then((v) => ({ loss: (v[0] * normalizer) / size, correct: Math.round(v[1]), size, labels: labels.length })) };
+}
+
+/**
  * Forward and backward on `batch`: leaves dL/dθ in each parameter's `.grad`, where L is the summed
  * loss divided by `normalizer` samples' worth of labels (default: this batch, i.e. the mean loss
  * per label). Sequence models have several labels per sample (`batch.y.length / batch.size`).
@@ -63,19 +104,32 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
  * backward times are written into it (the results are the same either way).
  */
 export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepResult {
+  const figures = recordGradients(model, batch, labelSmoothing, normalizer, timing, backward);
+  if (!('ready' in figures)) throw new Error(`computeGradients: the model lives on the '${backendOf(model).name}' backend, whose figures must be awaited (use recordGradients and settle)`);
+  return figures.ready;
+}
+
+/**
+ * `computeGradients` for any backend: records forward and backward, leaving the gradients in each
+ * parameter's `.grad`, and returns the step's figures, pending on a device backend (read back
+ * once, after backward was recorded).
+ */
+export function recordGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepFigures {
   const started = timing ? performance.now() : 0;
   model.zeroGrad();
   const perSample = batch.y.length / batch.size;
   const logits = scoreRows(model.forward(batchInput(batch, backendOf(model))), batch.y);
   const loss = crossEntropy(logits, batch.y, { labelSmoothing, normalizer: normalizer * perSample });
-  const result = { loss: (loss.item() * normalizer) / batch.size, correct: countCorrect(logits, batch.y), size: batch.size, labels: batch.y.length };
+  const host = onHost(loss);
+  const ready = host ? figuresOf(loss, logits, batch.y, normalizer, batch.size) : null;
   const forwardDone = timing ? performance.now() : 0;
   loss.backward(undefined, backward);
   if (timing) {
     timing.forwardSeconds = (forwardDone - started) / 1000;
     timing.backwardSeconds = (performance.now() - forwardDone) / 1000;
   }
-  return result;
+  // On a device the figures are read after backward is recorded, so that read is the step's only one.
+  return ready ?? noGrad(() => figuresOf(loss, logits, batch.y, normalizer, batch.size));
 }
 
 /** Where a `computeGradients` call spent its time, filled in when the caller passes one. */
@@ -126,6 +180,44 @@ function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number):
     model.train(wasTraining);
   }
   // Per label: per image for classifiers, per token (nats/token) for language models.
+  return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
+}
+
+/**
+ * `evaluate` for any backend: on a device, each batch's loss sum and correct count are read back
+ * (the reads of all batches are awaited together, so the device never waits on the host).
+ */
+export async function evaluateAsync(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset)): Promise<EvalResult> {
+  const backend = backendOf(model);
+  const first = model.parameters()[0];
+  if (first === undefined || onHost(first)) return evaluate(model, dataset, batchSize);
+  const wasTraining = model.training;
+  model.eval();
+  const reads: Promise<FloatArray>[] = [];
+  let labels = 0;
+  try {
+    const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
+    const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+    for (const indices of sampler.epoch(0)) {
+      const batch = dataset.batch(indices, buffers);
+      noGrad(() =>
+        backend.scope(() => {
+          const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
+          const lossSum = mul(crossEntropy(logits, batch.y), batch.y.length);
+          reads.push(concat([reshape(lossSum, [1]), reshape(correctTensor(logits, batch.y), [1])], 0).data());
+          labels += batch.y.length;
+        }),
+      );
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  let lossSum = 0;
+  let correct = 0;
+  for (const v of await Promise.all(reads)) {
+    lossSum += v[0];
+    correct += Math.round(v[1]);
+  }
   return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }
 

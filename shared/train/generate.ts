@@ -6,7 +6,7 @@
 
 import type { CharVocabulary } from '../data/text.js';
 import type { Module } from '../nn/module.js';
-import { noGrad, tensor } from '../ops/index.js';
+import { narrow, noGrad, tensor } from '../ops/index.js';
 import type { Rng } from '../util/random.js';
 import { backendOf } from './classify.js';
 
@@ -46,7 +46,7 @@ export function generateText(model: Module, vocabulary: CharVocabulary, prompt: 
       const context = ids.slice(-options.contextLength);
       const next = backend.scope(() =>
         noGrad(() => {
-          const logits = model.forward(tensor(Float32Array.from(context), [1, context.length], { backend }));
+          const logits = model.forward(tensor(Float32Array.from(context), [1, context.length], { backend, retainHost: true }));
           if (logits.rank !== 3) throw new RangeError(`a language model must output [batch, time, vocabulary], got [${logits.shape.join(', ')}]`);
           const v = logits.shape[2];
           const all = logits.dataSync();
@@ -54,6 +54,37 @@ export function generateText(model: Module, vocabulary: CharVocabulary, prompt: 
         }),
       );
       ids.push(next);
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return vocabulary.decode(ids);
+}
+
+/**
+ * `generateText` for any backend: on a device (WebGPU) each step reads back only the last
+ * position's logits (one row of the vocabulary), after the forward pass is recorded.
+ */
+export async function generateTextAsync(model: Module, vocabulary: CharVocabulary, prompt: string, options: GenerateOptions): Promise<string> {
+  const backend = backendOf(model);
+  const first = model.parameters()[0];
+  if (first === undefined || backend.readSync(first.buffer) !== null) return generateText(model, vocabulary, prompt, options);
+  if (!(options.temperature >= 0)) throw new RangeError(`temperature must be >= 0, got ${options.temperature}`);
+  if (prompt.length === 0) throw new RangeError('the prompt must not be empty');
+  const ids = Array.from(vocabulary.encode(prompt));
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (let n = 0; n < options.length; n++) {
+      const context = ids.slice(-options.contextLength);
+      const row = backend.scope(() =>
+        noGrad(() => {
+          const logits = model.forward(tensor(Float32Array.from(context), [1, context.length], { backend, retainHost: true }));
+          if (logits.rank !== 3) throw new RangeError(`a language model must output [batch, time, vocabulary], got [${logits.shape.join(', ')}]`);
+          return narrow(logits, 1, context.length - 1, 1).data();
+        }),
+      );
+      ids.push(sampleIndex(await row, options.temperature, options.rng));
     }
   } finally {
     model.train(wasTraining);

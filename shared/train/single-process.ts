@@ -16,7 +16,8 @@ import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName 
 import { Rng } from '../util/random.js';
 import { EarlyStopping } from './early-stopping.js';
 import { checkBatchSize, checkModelFitsDataset } from './fit.js';
-import { backendOf, computeGradients, evaluate, type EvalResult } from './classify.js';
+import { backendOf, computeGradients, evaluateAsync, onHost, recordGradients, settle, type EvalResult, type StepResult } from './classify.js';
+import { DeviceMirror } from './device-state.js';
 import { attachGrads, bufferSlots, checkpointParams, detachGrads, paramSlots } from './params.js';
 
 export interface TrainConfig {
@@ -117,10 +118,12 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });
-  const slots = paramSlots(model);
-  // What early stopping keeps of the best epoch: the parameters and the buffers (running statistics).
-  const kept = [...slots, ...bufferSlots(model)];
   const backend = backendOf(model);
+  // A model on a device (WebGPU) trains through host copies of its parameters (shared/train/device-state.ts).
+  const mirror = onHost(model.parameters()[0]) ? null : await DeviceMirror.create(model);
+  const slots = mirror ? mirror.slots : paramSlots(model);
+  // What early stopping keeps of the best epoch: the parameters and the buffers (running statistics).
+  const kept = [...slots, ...(mirror ? mirror.bufferSlots : bufferSlots(model))];
   const optimizer = createOptimizer(config.optimizer, slots, {
     lr: config.lr,
     momentum: config.momentum,
@@ -150,16 +153,34 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     for (const indices of sampler.epoch(epoch)) {
       if (step >= plannedSteps) break;
       const batch = train.batch(indices, buffers);
-      // One scope per step: every intermediate (activations, gradients) is recycled when it ends.
-      const result = backend.scope(() => {
-        const r = computeGradients(model, batch, config.labelSmoothing);
-        attachGrads(model, slots);
+      const update = () => {
         if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
         optimizer.lr = schedule.lrAt(step);
         optimizer.step();
-        return r;
-      });
-      detachGrads(model, slots);
+      };
+      let result: StepResult;
+      if (mirror === null) {
+        // One scope per step: every intermediate (activations, gradients) is recycled when it ends.
+        result = backend.scope(() => {
+          const r = computeGradients(model, batch, config.labelSmoothing);
+          attachGrads(model, slots);
+          update();
+          return r;
+        });
+        detachGrads(model, slots);
+      } else {
+        // The step is recorded on the device; its figures and gradients come back in one read.
+        let gradients: Promise<void> = Promise.resolve();
+        const figures = backend.scope(() => {
+          const f = recordGradients(model, batch, config.labelSmoothing);
+          gradients = mirror.readGradients();
+          return f;
+        });
+        [result] = await Promise.all([settle(figures), gradients]);
+        update();
+        mirror.pushParams();
+        mirror.clearGradients(model);
+      }
       step++;
       samples += batch.size;
       lossSum += result.loss * batch.size;
@@ -183,19 +204,23 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
       }
     }
     lastTrainLoss = lossSum / seen;
-    const valResult = val ? evaluate(model, val) : undefined;
-    test = evaluate(model, testSet);
+    const valResult = val ? await evaluateAsync(model, val) : undefined;
+    test = await evaluateAsync(model, testSet);
+    if (mirror && stopper) await mirror.pullBuffers();
     reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / labelsSeen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
     if (stopper && valResult && stopper.observe(valResult.loss, kept, epoch)) break;
   }
 
   if (stopper?.restoreBest(kept)) {
+    mirror?.pushParams();
+    mirror?.pushBuffers();
     // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.
-    test = evaluate(model, testSet);
+    test = await evaluateAsync(model, testSet);
   }
   if (config.save) {
+    await mirror?.pullBuffers();
     await saveCheckpoint(config.save, {
-      params: checkpointParams(model),
+      params: mirror ? mirror.checkpointParams(model) : checkpointParams(model),
       meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed, numClasses: data.train.numClasses, vocabulary: data.vocabulary?.toJSON() },
     });
   }

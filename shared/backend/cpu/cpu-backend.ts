@@ -69,6 +69,14 @@ export class CpuBackend implements Backend {
   readSync(buffer: DeviceBuffer): FloatArray {
     return host(buffer);
   }
+  write(buffer: DeviceBuffer, data: FloatArray): void {
+    const a = host(buffer);
+    if (data.length !== a.length) throw new RangeError(`write: ${data.length} values into a buffer of ${a.length}`);
+    a.set(data);
+  }
+  assign(dst: DeviceBuffer, src: DeviceBuffer): void {
+    this.write(dst, host(src));
+  }
   cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer {
     const a = host(buffer);
     const out = allocArray(dtype, a.length);

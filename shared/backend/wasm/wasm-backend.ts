@@ -180,6 +180,16 @@ export class WasmBackend implements Backend {
     return b.view;
   }
 
+  write(buffer: DeviceBuffer, data: FloatArray): void {
+    const view = this.f32(buffer);
+    if (data.length !== view.length) throw new RangeError(`write: ${data.length} values into a buffer of ${view.length}`);
+    view.set(data);
+  }
+
+  assign(dst: DeviceBuffer, src: DeviceBuffer): void {
+    this.write(dst, this.f32(src));
+  }
+
   cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer {
     if (dtype !== 'float32') throw new TypeError('the wasm backend holds float32 only');
     return this.upload(this.f32(buffer));
