@@ -29,10 +29,9 @@ import { WasmBackend } from '../shared/backend/wasm/wasm-backend.js';
 import type { BatchBuffers, Dataset } from '../shared/data/dataset.js';
 import { PRESETS } from '../shared/nn/presets.js';
 import { buildModel } from '../shared/nn/spec.js';
-import { clipGradNorm } from '../shared/optim/clip.js';
-import { createOptimizer } from '../shared/optim/factory.js';
 import { recordGradients, settle } from '../shared/train/classify.js';
-import { DeviceMirror } from '../shared/train/device-state.js';
+import { clipGradNormOnDevice } from '../shared/train/device-state.js';
+import { DeviceOptimizer } from '../shared/optim/device-optimizer.js';
 import { Rng } from '../shared/util/random.js';
 import type { MeshgradEngine } from './backends.js';
 import { batchStream, createTfjsAsyncStep, measureSteps, STEP0_LOSS_TOLERANCE, type AsyncTrainStep, type StepMeasurement } from './mlp-step.js';
@@ -133,8 +132,7 @@ export async function createWebGpuPresetStep(preset: ModelPresetName, gpu: WebGp
   setDefaultBackend(gpu);
   try {
     const { model } = buildModel(PRESETS[preset], new Rng(1), { numClasses: data.numClasses });
-    const mirror = await DeviceMirror.create(model);
-    const optimizer = createOptimizer(setting.optimizer, mirror.slots, { lr: setting.lr, weightDecay: setting.weightDecay ?? undefined, vectorOps: (gpu as Backend).vectorOps?.() });
+    const optimizer = new DeviceOptimizer(setting.optimizer, model.parameters(), { lr: setting.lr, weightDecay: setting.weightDecay ?? undefined });
     const nextIndices = batchStream(data.size, setting.batchSize, 1);
     const buffers: BatchBuffers = { x: new Float32Array(0), y: new Int32Array(0) };
     const clipNorm = setting.clipNorm;
@@ -145,17 +143,15 @@ export async function createWebGpuPresetStep(preset: ModelPresetName, gpu: WebGp
       params: model.parameters().reduce((s, p) => s + p.size, 0),
       async step(): Promise<number> {
         const batch = data.batch(nextIndices(), buffers);
-        let gradients: Promise<void> = Promise.resolve();
+        // As the trainer's device step: forward, backward, clipping and the update on the device.
         const figures = gpu.scope(() => {
           const f = recordGradients(model, batch);
-          gradients = mirror.readGradients();
+          if (clipNorm !== null) clipGradNormOnDevice(model.parameters(), clipNorm);
+          optimizer.step();
           return f;
         });
-        const [result] = await Promise.all([settle(figures), gradients]);
-        if (clipNorm !== null) clipGradNorm(mirror.slots, clipNorm);
-        optimizer.step();
-        mirror.pushParams();
-        mirror.clearGradients(model);
+        const result = await settle(figures);
+        model.zeroGrad();
         return result.loss;
       },
       liveTensors: () => null,

@@ -11,7 +11,8 @@
 import type { DType, FloatArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
 import type { WindowSpec } from './conv-spec.js';
-import type { VectorOps } from '../optim/vector-ops.js';
+import type { AdamArgs, VectorOps } from '../optim/vector-ops.js';
+import type { SgdArgs } from '../optim/update-kernels.js';
 import type { NormKernels } from './fused-norm.js';
 import type { RecurrentKernels } from './fused-recurrent.js';
 
@@ -96,6 +97,14 @@ export interface Backend extends NormKernels, RecurrentKernels {
   im2col(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
   /** The adjoint of im2col: sums columns back into an NCHW tensor of `shape`. */
   col2im(cols: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
+  /**
+   * One Adam/AdamW update in place of p, m and v from the gradient g (all float32, one length):
+   * the reference is shared/optim/update-kernels.ts `adamUpdateReference`, which states the math.
+   * The optimizer on a device (shared/optim/device-optimizer.ts) runs through this and sgdUpdate.
+   */
+  adamUpdate(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, args: AdamArgs): void;
+  /** One SGD update in place of p (and of the momentum buffer, null without momentum): `sgdUpdateReference`. */
+  sgdUpdate(p: DeviceBuffer, g: DeviceBuffer, momentumBuffer: DeviceBuffer | null, args: SgdArgs): void;
   /** Max over each window: [N, C, oh, ow]. */
   maxPool2d(x: DeviceBuffer, shape: Shape, spec: WindowSpec): DeviceBuffer;
   /** The gradient of maxPool2d with respect to x, given the gradient of its output. */

@@ -18,6 +18,7 @@
 
 import type { Optimizer, OptimizerKind, OptimizerStateDict, ParamSlot } from './types.js';
 import type { VectorOps } from './vector-ops.js';
+import { adamArgs, adamUpdateReference } from './update-kernels.js';
 import { checkBuffers, checkGrad, checkNumber, checkParams, checkStateHeader, checkStepCount, zeroGrads } from './validate.js';
 
 export interface AdamOptions {
@@ -135,32 +136,9 @@ abstract class AdamBase implements Optimizer {
         this.moments[index] = state;
       }
       const t = ++state.step;
-      const stepSize = lr / (1 - Math.pow(beta1, t));
-      const bias2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
-      const l2 = this.decoupled ? 0 : weightDecay;
-      const shrinkBy = this.decoupled ? 1 - lr * weightDecay : 1;
-      const a1 = 1 - beta1;
-      const a2 = 1 - beta2;
-      const args = { beta1, beta2, oneMinusBeta1: a1, oneMinusBeta2: a2, eps, l2, shrink: shrinkBy, stepSize, bias2Sqrt };
+      const args = adamArgs(lr, beta1, beta2, eps, weightDecay, this.decoupled, t);
       if (this.ops?.adam(p, g, state.expAvg, state.expAvgSq, args)) return;
-      if (this.decoupled && weightDecay !== 0) {
-        const shrink = 1 - lr * weightDecay;
-        for (let i = 0; i < n; i++) p[i] *= shrink;
-      }
-      const m = state.expAvg;
-      const v = state.expAvgSq;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i] + l2 * p[i];
-        // Round to float32 explicitly: the update must use exactly the stored moments (an
-        // assignment expression would yield the unrounded float64 value instead).
-        const mi = Math.fround(beta1 * m[i] + a1 * gi);
-        const vi = Math.fround(beta2 * v[i] + a2 * gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        // vi ≥ 0 always (a sum of non-negative terms), so the sqrt is real; with eps = 0 and a zero
-        // gradient history the quotient is 0/0 = NaN, exactly as in PyTorch.
-        p[i] -= (stepSize * mi) / (Math.sqrt(vi) / bias2Sqrt + eps);
-      }
+      adamUpdateReference(p, g, state.expAvg, state.expAvgSq, args);
     });
   }
 

@@ -13,6 +13,7 @@
  */
 
 import type { Optimizer, OptimizerStateDict, ParamSlot } from './types.js';
+import { sgdUpdateReference } from './update-kernels.js';
 import { checkBoolean, checkBuffers, checkGrad, checkNumber, checkParams, checkStateHeader, zeroGrads } from './validate.js';
 
 export interface SgdOptions {
@@ -90,21 +91,11 @@ export class SGD implements Optimizer {
       if (g === null) return;
       const p = slot.value;
       const n = p.length;
-      if (momentum === 0) {
-        for (let i = 0; i < n; i++) p[i] -= lr * (g[i] + weightDecay * p[i]);
-        return;
-      }
+      if (momentum === 0) return sgdUpdateReference(p, g, null, { lr, momentum, keep, nesterov, weightDecay, first: false });
       let buf = this.momentumBuffers[index];
       const first = buf === null;
       if (buf === null) this.momentumBuffers[index] = buf = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        const gi = g[i] + weightDecay * p[i];
-        // Trap: `x = buf[i] = expr` would give x the unrounded float64 value; round explicitly so
-        // the update uses exactly the float32 buffer that is stored, as PyTorch does.
-        const bi = Math.fround(first ? gi : momentum * buf[i] + keep * gi);
-        buf[i] = bi;
-        p[i] -= lr * (nesterov ? gi + momentum * bi : bi);
-      }
+      sgdUpdateReference(p, g, buf, { lr, momentum, keep, nesterov, weightDecay, first });
     });
   }
 

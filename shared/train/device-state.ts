@@ -1,12 +1,9 @@
 /**
- * A model on a device backend (WebGPU), seen by code written for host arrays: the optimizers,
- * gradient clipping, early stopping's snapshots and checkpoints all work on Float32Arrays. A
- * DeviceMirror keeps a host copy of the parameters (the optimizer's slots), fills the slots'
- * gradients from one batched read per step, and writes the updated parameters back in place.
- *
- * Per step this moves the gradients device → host and the parameters host → device; the
- * activations, the backward pass and every intermediate stay on the device. (A distributed worker
- * moves exactly these anyway: it sends gradients and receives parameters.)
+ * A model on a device backend (WebGPU), between steps: host copies of its parameters and buffers
+ * for what works on Float32Arrays (early stopping's snapshots, checkpoints), refreshed from the
+ * device only when needed (`pull*`, at an epoch's end or a save) and written back after a
+ * restore (`push*`); and gradient clipping on the device, so a training step (forward, backward,
+ * clipping and the DeviceOptimizer's update) never moves parameters or gradients to the host.
  */
 
 import type { Backend, DeviceBuffer } from '../backend/backend.js';
@@ -15,6 +12,7 @@ import type { Module } from '../nn/module.js';
 import type { ParamSlot } from '../optim/types.js';
 import type { FloatArray } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { add, div, lt, mul, noGrad, sqrt, sum, where } from '../ops/index.js';
 
 /** Reads buffers back with one round trip where the backend batches reads. */
 export function readAll(backend: Backend, buffers: readonly DeviceBuffer[]): Promise<FloatArray[]> {
@@ -31,7 +29,7 @@ export class DeviceMirror {
     private readonly backend: Backend,
     private readonly params: ReadonlyArray<[string, Tensor]>,
     private readonly buffers: ReadonlyArray<[string, Tensor]>,
-    /** The optimizer's slots: host copies of the parameters, gradients filled by `readGradients`. */
+    /** Host copies of the parameters, refreshed by `pullParams` (their grads stay null). */
     readonly slots: ParamSlot[],
     /** Host copies of the buffers (running statistics), refreshed by `pullBuffers`. */
     readonly bufferSlots: ParamSlot[],
@@ -48,19 +46,6 @@ export class DeviceMirror {
     return new DeviceMirror(backend, params, buffers, slots, bufferSlots);
   }
 
-  /**
-   * Issues the read of this step's gradients (call it inside the step's scope, after backward):
-   * the promise fills each slot's grad (null where a parameter got none).
-   */
-  readGradients(): Promise<void> {
-    const withGrad = this.params.map(([, p], i) => [i, p.grad] as const).filter((e): e is readonly [number, Tensor] => e[1] !== null);
-    const reads = readAll(this.backend, withGrad.map(([, g]) => g.buffer));
-    return reads.then((values) => {
-      for (const s of this.slots) s.grad = null;
-      withGrad.forEach(([i], k) => (this.slots[i].grad = float32(values[k], `gradient of ${this.slots[i].name}`)));
-    });
-  }
-
   /** Writes the host parameters (after an optimizer step or a restore) into the device tensors. */
   pushParams(): void {
     this.params.forEach(([, p], i) => this.backend.write(p.buffer, this.slots[i].value));
@@ -71,13 +56,19 @@ export class DeviceMirror {
     this.buffers.forEach(([, b], i) => this.backend.write(b.buffer, this.bufferSlots[i].value));
   }
 
+  /** Refreshes the host copies of the parameters (the optimizer updates them on the device). */
+  async pullParams(): Promise<void> {
+    const values = await readAll(this.backend, this.params.map(([, p]) => p.buffer));
+    values.forEach((v, i) => this.slots[i].value.set(v));
+  }
+
   /** Refreshes the host copies of the buffers (BatchNorm's running statistics change on the device). */
   async pullBuffers(): Promise<void> {
     const values = await readAll(this.backend, this.buffers.map(([, b]) => b.buffer));
     values.forEach((v, i) => this.bufferSlots[i].value.set(v));
   }
 
-  /** The model's state as checkpoint entries, from the host copies (pull the buffers first). */
+  /** The model's state as checkpoint entries, from the host copies (pull them first). */
   checkpointParams(model: Module): CheckpointParam[] {
     const integers = model.integerBufferNames();
     return [
@@ -86,9 +77,26 @@ export class DeviceMirror {
     ];
   }
 
-  /** Drops the step's gradients (their device memory is recycled with the step's scope). */
-  clearGradients(model: Module): void {
-    model.zeroGrad();
-    for (const s of this.slots) s.grad = null;
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_ on the device, as shared/optim/clip.ts on the host: the global
+ * L2 norm of every gradient, and when it exceeds maxNorm each gradient scaled in place by
+ * maxNorm / (‖g‖ + 1e-6). A non-finite norm leaves the gradients untouched (as the host version).
+ * The sum of squares is float32 here (float64 on the host): the norms agree to float32 rounding.
+ */
+export function clipGradNormOnDevice(params: readonly Tensor[], maxNorm: number): void {
+  if (typeof maxNorm !== 'number' || !(maxNorm > 0) || !Number.isFinite(maxNorm)) {
+    throw new RangeError(`clipGradNorm: maxNorm must be a positive finite number, got ${String(maxNorm)}`);
   }
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+  if (grads.length === 0) return;
+  noGrad(() => {
+    let total = sum(mul(grads[0], grads[0]));
+    for (const g of grads.slice(1)) total = add(total, sum(mul(g, g)));
+    const norm = sqrt(total);
+    const scale = div(maxNorm, add(norm, 1e-6));
+    const factor = where(mul(lt(scale, 1), lt(norm, Infinity)), scale, 1);
+    for (const g of grads) g.backend.assign(g.buffer, mul(g, factor).buffer);
+  });
 }

@@ -17,7 +17,8 @@ import { Rng } from '../util/random.js';
 import { EarlyStopping } from './early-stopping.js';
 import { checkBatchSize, checkModelFitsDataset } from './fit.js';
 import { backendOf, computeGradients, evaluateAsync, onHost, recordGradients, settle, type EvalResult, type StepResult } from './classify.js';
-import { DeviceMirror } from './device-state.js';
+import { clipGradNormOnDevice, DeviceMirror } from './device-state.js';
+import { DeviceOptimizer } from '../optim/device-optimizer.js';
 import { attachGrads, bufferSlots, checkpointParams, detachGrads, paramSlots } from './params.js';
 
 export interface TrainConfig {
@@ -124,13 +125,10 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const slots = mirror ? mirror.slots : paramSlots(model);
   // What early stopping keeps of the best epoch: the parameters and the buffers (running statistics).
   const kept = [...slots, ...(mirror ? mirror.bufferSlots : bufferSlots(model))];
-  const optimizer = createOptimizer(config.optimizer, slots, {
-    lr: config.lr,
-    momentum: config.momentum,
-    nesterov: config.nesterov,
-    weightDecay: config.weightDecay,
-    vectorOps: backend.vectorOps?.(),
-  });
+  const optimizerOptions = { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay };
+  // On a device the update runs there too (shared/optim/device-optimizer.ts): no parameter leaves it.
+  const deviceOptimizer = mirror ? new DeviceOptimizer(config.optimizer, model.parameters(), optimizerOptions) : null;
+  const optimizer: { lr: number; step(): void } = deviceOptimizer ?? createOptimizer(config.optimizer, slots, { ...optimizerOptions, vectorOps: backend.vectorOps?.() });
   const sampler = new BatchSampler({ size: train.size, batchSize: config.batchSize, seed: config.seed });
   // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
   const plannedSteps = sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);
@@ -153,33 +151,29 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     for (const indices of sampler.epoch(epoch)) {
       if (step >= plannedSteps) break;
       const batch = train.batch(indices, buffers);
-      const update = () => {
-        if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
-        optimizer.lr = schedule.lrAt(step);
-        optimizer.step();
-      };
       let result: StepResult;
       if (mirror === null) {
         // One scope per step: every intermediate (activations, gradients) is recycled when it ends.
         result = backend.scope(() => {
           const r = computeGradients(model, batch, config.labelSmoothing);
           attachGrads(model, slots);
-          update();
+          if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
+          optimizer.lr = schedule.lrAt(step);
+          optimizer.step();
           return r;
         });
         detachGrads(model, slots);
       } else {
-        // The step is recorded on the device; its figures and gradients come back in one read.
-        let gradients: Promise<void> = Promise.resolve();
+        // The whole step is recorded on the device; only its loss and correct count are read back.
         const figures = backend.scope(() => {
           const f = recordGradients(model, batch, config.labelSmoothing);
-          gradients = mirror.readGradients();
+          if (config.clipNorm !== undefined) clipGradNormOnDevice(model.parameters(), config.clipNorm);
+          optimizer.lr = schedule.lrAt(step);
+          optimizer.step();
           return f;
         });
-        [result] = await Promise.all([settle(figures), gradients]);
-        update();
-        mirror.pushParams();
-        mirror.clearGradients(model);
+        result = await settle(figures);
+        model.zeroGrad();
       }
       step++;
       samples += batch.size;
@@ -206,7 +200,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     lastTrainLoss = lossSum / seen;
     const valResult = val ? await evaluateAsync(model, val) : undefined;
     test = await evaluateAsync(model, testSet);
-    if (mirror && stopper) await mirror.pullBuffers();
+    if (mirror && stopper) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
     reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / labelsSeen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
     if (stopper && valResult && stopper.observe(valResult.loss, kept, epoch)) break;
   }
@@ -218,7 +212,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     test = await evaluateAsync(model, testSet);
   }
   if (config.save) {
-    await mirror?.pullBuffers();
+    if (mirror) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
     await saveCheckpoint(config.save, {
       params: mirror ? mirror.checkpointParams(model) : checkpointParams(model),
       meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed, numClasses: data.train.numClasses, vocabulary: data.vocabulary?.toJSON() },

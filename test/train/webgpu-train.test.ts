@@ -42,6 +42,8 @@ function relative(a: number, b: number): number {
 suite('train --backend webgpu', () => {
   const cases: Array<[string, string[]]> = [
     ['mlp', ['--model', 'mlp', '--dataset', 'fashion-mnist', '--max-steps', '4', '--batch-size', '64', '--train-samples', '512', '--test-samples', '200']],
+    // SGD with Nesterov momentum and gradient clipping, both on the device.
+    ['mlp-sgd', ['--model', 'mlp', '--dataset', 'fashion-mnist', '--max-steps', '4', '--batch-size', '64', '--train-samples', '512', '--test-samples', '200', '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--nesterov', '--clip-norm', '0.5']],
     ['cnn', ['--model', 'cnn', '--dataset', 'fashion-mnist', '--max-steps', '3', '--batch-size', '32', '--train-samples', '256', '--test-samples', '100']],
     // --val-fraction carves a small validation split from --train-samples (Moby-Dick's own split is
     // thousands of windows, minutes on a software adapter).

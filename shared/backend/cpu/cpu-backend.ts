@@ -3,6 +3,8 @@
  * the TypeScript reference implementations in this folder.
  */
 
+import type { AdamArgs } from '../../optim/vector-ops.js';
+import { adamUpdateReference, sgdUpdateReference, type SgdArgs } from '../../optim/update-kernels.js';
 import type { Backend, BinaryOp, DeviceBuffer, MatmulSpec, ReduceOp, UnaryOp } from '../backend.js';
 import { allocArray, type DType, type FloatArray } from '../../tensor/dtype.js';
 import type { Shape } from '../../tensor/shape.js';
@@ -48,6 +50,13 @@ function wrap(array: FloatArray): HostBuffer {
   return new HostBuffer(array);
 }
 
+/** A buffer's float32 array, for the optimizer updates (float32 state, as PyTorch). */
+function hostFloat32(buffer: DeviceBuffer): Float32Array {
+  const a = host(buffer);
+  if (!(a instanceof Float32Array)) throw new TypeError(`optimizer updates run on float32 buffers, got ${buffer.dtype}`);
+  return a;
+}
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
 
@@ -76,6 +85,12 @@ export class CpuBackend implements Backend {
   }
   assign(dst: DeviceBuffer, src: DeviceBuffer): void {
     this.write(dst, host(src));
+  }
+  adamUpdate(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, args: AdamArgs): void {
+    adamUpdateReference(hostFloat32(p), hostFloat32(g), hostFloat32(m), hostFloat32(v), args);
+  }
+  sgdUpdate(p: DeviceBuffer, g: DeviceBuffer, momentumBuffer: DeviceBuffer | null, args: SgdArgs): void {
+    sgdUpdateReference(hostFloat32(p), hostFloat32(g), momentumBuffer === null ? null : hostFloat32(momentumBuffer), args);
   }
   cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer {
     const a = host(buffer);

@@ -25,7 +25,8 @@ import { WasmHeap } from './heap.js';
 import { float32Bits, GEMM_FLAGS, GEMM_SPLIT, instantiateKernels, kernelModule, ROW_KIND, runChunk, type KernelExports, type KernelFlavour } from './kernels.js';
 import { OP } from './control.js';
 import { ThreadPool } from './pool.js';
-import type { VectorOps } from '../../optim/vector-ops.js';
+import type { AdamArgs, VectorOps } from '../../optim/vector-ops.js';
+import { adamUpdateReference, sgdUpdateReference, type SgdArgs } from '../../optim/update-kernels.js';
 import type { GruCellGrads, GruCellResult, LstmCellGrads, LstmCellResult, RnnActivation } from '../fused-recurrent.js';
 import { gruCellBackwardKernel, rnnCellBackwardKernel, rnnCellKernel } from '../cpu/fused-recurrent.js';
 
@@ -188,6 +189,15 @@ export class WasmBackend implements Backend {
 
   assign(dst: DeviceBuffer, src: DeviceBuffer): void {
     this.write(dst, this.f32(src));
+  }
+
+  adamUpdate(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, args: AdamArgs): void {
+    const [pp, gg, mm, vv] = [this.f32(p), this.f32(g), this.f32(m), this.f32(v)];
+    if (!this.vectorOps().adam(pp, gg, mm, vv, args)) adamUpdateReference(pp, gg, mm, vv, args);
+  }
+
+  sgdUpdate(p: DeviceBuffer, g: DeviceBuffer, momentumBuffer: DeviceBuffer | null, args: SgdArgs): void {
+    sgdUpdateReference(this.f32(p), this.f32(g), momentumBuffer === null ? null : this.f32(momentumBuffer), args);
   }
 
   cast(buffer: DeviceBuffer, dtype: DType): DeviceBuffer {

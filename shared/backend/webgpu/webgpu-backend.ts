@@ -28,6 +28,9 @@ import { concatGpu, gatherGpu, padGpu, permuteGpu, scatterAddGpu, sliceGpu } fro
 import { col2imGpu, im2colGpu, maxPool2dBackwardGpu, maxPool2dGpu } from './kernels/window.js';
 import { matmulGpu } from './kernels/matmul.js';
 import { layerNormBackwardGpu, layerNormGpu, logSoftmaxBackwardGpu, logSoftmaxGpu, softmaxBackwardGpu, softmaxGpu } from './kernels/norm.js';
+import { adamUpdateGpu, sgdUpdateGpu } from './kernels/optim.js';
+import type { AdamArgs } from '../../optim/vector-ops.js';
+import type { SgdArgs } from '../../optim/update-kernels.js';
 import { gruCellBackwardGpu, gruCellGpu, lstmCellBackwardGpu, lstmCellGpu, rnnCellBackwardGpu, rnnCellGpu } from './kernels/recurrent.js';
 
 export class GpuBuffer implements DeviceBuffer {
@@ -211,6 +214,14 @@ export class WebGpuBackend implements Backend {
 
   maxPool2dBackward(x: DeviceBuffer, shape: Shape, grad: DeviceBuffer, spec: WindowSpec): DeviceBuffer {
     return this.wrap(maxPool2dBackwardGpu(this.ctx, this.g(x), shape, this.g(grad), spec), shapeSize(shape));
+  }
+
+  adamUpdate(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, args: AdamArgs): void {
+    adamUpdateGpu(this.ctx, this.g(p), this.g(g), this.g(m), this.g(v), p.length, args);
+  }
+
+  sgdUpdate(p: DeviceBuffer, g: DeviceBuffer, momentumBuffer: DeviceBuffer | null, args: SgdArgs): void {
+    sgdUpdateGpu(this.ctx, this.g(p), this.g(g), this.opt(momentumBuffer), p.length, args);
   }
 
   // -- fused kernels ---------------------------------------------------------------------------
