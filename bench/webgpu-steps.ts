@@ -4,10 +4,9 @@
  *   - meshgrad's WebGPU backend: the model built with the webgpu backend as the default backend,
  *     so the parameters and every tensor of the step live on the device; the step is the trainer's
  *     device step (shared/train/single-process.ts, the `mirror` branch): batch gather, then in one
- *     scope forward + cross-entropy + backward recorded (recordGradients) and the gradients' read
- *     issued (DeviceMirror.readGradients), the step's figures and gradients awaited (one read-back),
- *     clipping where the preset sets clipNorm and the optimizer on the host copies, and the updated
- *     parameters written back (pushParams);
+ *     scope forward + cross-entropy + backward (recordGradients), clipping where the preset sets
+ *     clipNorm (clipGradNormOnDevice) and the optimizer update (DeviceOptimizer), all recorded on
+ *     the device, and the step's loss and correct count awaited (its one read-back);
  *   - meshgrad's wasm backend with a thread per core (os.availableParallelism()), the models
  *     suite's step (runMeshgradPreset);
  *   - TensorFlow.js's WebGPU backend (tfjs-backend-webgpu) for mlp and cnn: bench/mlp-step.ts's tfjs
@@ -323,7 +322,7 @@ export function webGpuStepTable(r: WebGpuStepSuiteResult): string {
   return [
     title,
     '(a step = batch gather + forward + cross-entropy + backward + optimizer step + the step\'s read-back; meshgrad webgpu: parameters and every tensor on the device,',
-    ' the gradients and figures read back once per step, the optimizer on host copies, the parameters written back; ms = median ms/step;',
+    ' clipping and the optimizer on the device too, only the loss and correct count read back; ms = median ms/step;',
     ' wasm / webgpu = wasm ms / webgpu ms and tfjs-webgpu / webgpu = tfjs-webgpu ms / webgpu ms: > 1 means meshgrad webgpu is faster)',
     ...engines,
     ...steps,

@@ -1,6 +1,7 @@
 // Training on the WebGPU backend, end to end with real processes: `meshgrad train --backend webgpu`
-// on the mlp, cnn and gpt-tiny presets for a few steps, each against the same run on the wasm
-// backend (losses equal to 1e-4 relative); `generate` from the webgpu run's checkpoint; and a mixed
+// on every preset (mlp, also with SGD + Nesterov + clipping; cnn, lenet5, char-lstm, char-gru,
+// gpt-tiny) for a few steps, each against the same run on the wasm backend (losses equal to 1e-4
+// relative); `generate` from the webgpu run's checkpoint; and a mixed
 // fleet (one webgpu worker, one wasm worker, --balance even) against `train`. Skipped, with the
 // reason printed, where no WebGPU adapter exists (CI installs lavapipe, so it runs there).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -45,6 +46,9 @@ suite('train --backend webgpu', () => {
     // SGD with Nesterov momentum and gradient clipping, both on the device.
     ['mlp-sgd', ['--model', 'mlp', '--dataset', 'fashion-mnist', '--max-steps', '4', '--batch-size', '64', '--train-samples', '512', '--test-samples', '200', '--optimizer', 'sgd', '--lr', '0.05', '--momentum', '0.9', '--nesterov', '--clip-norm', '0.5']],
     ['cnn', ['--model', 'cnn', '--dataset', 'fashion-mnist', '--max-steps', '3', '--batch-size', '32', '--train-samples', '256', '--test-samples', '100']],
+    ['lenet5', ['--model', 'lenet5', '--dataset', 'fashion-mnist', '--max-steps', '3', '--batch-size', '32', '--train-samples', '256', '--test-samples', '100']],
+    ['char-lstm', ['--model', 'char-lstm', '--dataset', 'moby-dick', '--max-steps', '3', '--batch-size', '8', '--train-samples', '96', '--val-fraction', '0.25', '--test-samples', '16']],
+    ['char-gru', ['--model', 'char-gru', '--dataset', 'moby-dick', '--max-steps', '3', '--batch-size', '8', '--train-samples', '96', '--val-fraction', '0.25', '--test-samples', '16']],
     // --val-fraction carves a small validation split from --train-samples (Moby-Dick's own split is
     // thousands of windows, minutes on a software adapter).
     ['gpt-tiny', ['--model', 'gpt-tiny', '--dataset', 'moby-dick', '--max-steps', '3', '--batch-size', '8', '--train-samples', '96', '--val-fraction', '0.25', '--test-samples', '16']],
