@@ -33,8 +33,10 @@ describe('a worker with a stuck compute thread', () => {
     // A step deadline far beyond the test's: the shard must come back through the leave.
     const c = await cluster.coordinator(baseConfig({ trainSamples: 1280, batchSize: 64, maxSteps: 6, stepTimeoutMs: 3_600_000, minWorkers: 1 }), undefined, createCoordinatorMetrics(coordinatorRegistry));
     const registry = new Registry();
+    // The stall limit (at least 10x the longest task so far) must clear a first shard on a loaded
+    // machine by far: at 0.5 s, a first assignment slowed by other processes was taken for the stall.
     const stuck = new MeshWorker(
-      { url: c.url, token: TOKEN, localData: true, backoffInitialMs: 50, backoffMaxMs: 100, maxPayload: 1 << 30, threads: 1, computeStallMs: 500, failpoint: 'compute-stall-after:2' },
+      { url: c.url, token: TOKEN, localData: true, backoffInitialMs: 50, backoffMaxMs: 100, maxPayload: 1 << 30, threads: 1, computeStallMs: 5_000, failpoint: 'compute-stall-after:2' },
       silentLogger,
       createWorkerMetrics(registry),
     );
