@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
-import { addCoordinatorOptions, coordinatorConfigFrom, preflightCoordinator, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
+import { addCoordinatorOptions, coordinatorConfigFrom, coordinatorRecorder, preflightCoordinator, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
 import { metricsEndpoint } from './metrics-options.js';
 import { jsonLineToText } from './logger.js';
 import { resolveToken } from './token.js';
@@ -98,16 +98,24 @@ export function localCommand(out: Output, interactive: boolean): Command {
     const cores = flags.threads ?? availableParallelism();
     const workerThreads = Math.max(1, Math.floor(cores / flags.workers));
     const active = await configureBackend(hostBackendFlags(flags));
+    let recorder;
+    try {
+      recorder = coordinatorRecorder('local', config, flags, `${flags.backend} on ${flags.workers} worker process(es) × ${workerThreads} thread(s)`, flags.workers);
+    } catch (err) {
+      await active.close();
+      throw err;
+    }
     out.write(`local run: ${flags.workers} worker process(es) × ${workerThreads} thread(s), ${config.model.name} on ${config.dataset}, global batch ${config.batchSize}, backend ${flags.backend}${config.compress && config.compress !== 'none' ? `, --compress ${config.compress}` : ''}`);
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {
         out.write(`coordinator listening on ${c.url}`);
         for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
-      }, true); // a developer's view: progress and epochs as text lines, as `train` prints them
-      await reportSummary(out, summary, config.save, flags.summaryJson);
+      }, true, undefined, recorder); // a developer's view: progress and epochs as text lines, as `train` prints them
+      await recorder.close();
+      await reportSummary(out, summary, config.save, flags.summaryJson, recorder.record());
     } finally {
       await stopProcesses(children, 5000, null);
-      await active.close();
+      await Promise.all([active.close(), recorder.close()]);
     }
   });
   return cmd;

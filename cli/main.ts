@@ -9,6 +9,7 @@ import { localCommand } from './local-command.js';
 import { generateCommand } from './generate-command.js';
 import { trainCommand } from './train-command.js';
 import { specCommand } from './spec-command.js';
+import { reportCommand } from './report-command.js';
 import { packageRoot } from '../shared/util/paths.js';
 
 /** The version in package.json. */
@@ -31,6 +32,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(localCommand(out, interactive));
   program.addCommand(generateCommand(out));
   program.addCommand(specCommand(out));
+  program.addCommand(reportCommand(out));
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync([...argv]);

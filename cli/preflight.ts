@@ -61,7 +61,7 @@ function ensureWritableDirectory(what: string, dir: string): void {
   }
 }
 
-/** A file the run writes at the end (--save, --summary-json): its directory must be writable and the path not a directory. */
+/** A file the run writes (--save and --summary-json at the end, --metrics-csv as it goes): its directory must be writable and the path not a directory. */
 export function checkWritableFile(flag: string, path: string): void {
   const what = `${flag} ${path}`;
   const st = statOrNull(path);
@@ -77,6 +77,7 @@ export function checkWritableDirectory(flag: string, dir: string): void {
 export interface Outputs {
   readonly save?: string;
   readonly summaryJson?: string;
+  readonly metricsCsv?: string;
   readonly checkpointDir?: string;
 }
 
@@ -85,6 +86,7 @@ export function checkOutputs(outputs: Outputs): void {
   if (outputs.checkpointDir !== undefined) checkWritableDirectory('--checkpoint-dir', outputs.checkpointDir);
   if (outputs.save !== undefined) checkWritableFile('--save', outputs.save);
   if (outputs.summaryJson !== undefined) checkWritableFile('--summary-json', outputs.summaryJson);
+  if (outputs.metricsCsv !== undefined) checkWritableFile('--metrics-csv', outputs.metricsCsv);
 }
 
 /**
@@ -92,7 +94,7 @@ export function checkOutputs(outputs: Outputs): void {
  * the batch against --train-samples, then the outputs (last: they create directories).
  */
 export function preflight(config: TrainConfig, outputs: Outputs): void {
-  const description = describeDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
+  const description = describeDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn });
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
   checkBatchSize(config);
   checkOutputs(outputs);

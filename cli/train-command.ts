@@ -1,8 +1,9 @@
 /** `meshgrad train`: single-process training from the command line. */
 
 import { writeFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
-import { knownDatasets } from '../shared/data/registry.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkDatasetName, knownDatasets } from '../shared/data/registry.js';
+import { USER_DATASET_FORMS } from '../shared/data/user-datasets.js';
 import { presetNames } from '../shared/nn/presets.js';
 import { resolveModelSpec } from '../shared/nn/resolve.js';
 import { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from '../shared/optim/factory.js';
@@ -11,11 +12,14 @@ import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, pos
 import { createReporter, type Output } from './progress.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
 import { preflight } from './preflight.js';
+import { RunRecorder, runConfigOf } from './run-record.js';
 
 export interface TrainFlags extends BackendFlags {
   model: string;
   dataset: string;
   dataDir?: string;
+  /** csv:/tsv: datasets: the label column (--label). */
+  label?: string;
   /** Unset when not given: 1, or unbounded when --max-steps is given (see resolveEpochs). */
   epochs?: number;
   batchSize?: number;
@@ -36,6 +40,7 @@ export interface TrainFlags extends BackendFlags {
   earlyStoppingPatience?: number;
   save?: string;
   summaryJson?: string;
+  metricsCsv?: string;
 }
 
 function env(option: Option, name: string): Option {
@@ -46,8 +51,9 @@ function env(option: Option, name: string): Option {
 export function addTrainingOptions(cmd: Command): Command {
   return cmd
     .addOption(env(new Option('--model <name|file>', `model preset (${presetNames().join(', ')}) or a JSON model spec file`).default('mlp'), 'MODEL'))
-    .addOption(env(new Option('--dataset <name>', 'bundled dataset').choices(knownDatasets()).default('fashion-mnist'), 'DATASET'))
-    .addOption(env(new Option('--data-dir <dir>', 'read the dataset files from this directory instead of the bundled copy'), 'DATA_DIR'))
+    .addOption(env(new Option('--dataset <name>', `a bundled dataset (${knownDatasets().join(', ')}) or your own files: ${USER_DATASET_FORMS.join(', ')} (docs/training.md)`).argParser(datasetName).default('fashion-mnist'), 'DATASET'))
+    .addOption(env(new Option('--data-dir <dir>', "read the dataset files from this directory instead of the bundled copy (a user dataset's relative path is taken from it)"), 'DATA_DIR'))
+    .addOption(env(new Option('--label <column>', 'csv:/tsv: datasets: the column holding the class labels (default: the last column)'), 'LABEL'))
     .addOption(env(new Option('--epochs <n>', 'passes over the training set (default: 1; with --max-steps and no --epochs, as many as the steps need; with both, whichever ends first)').argParser(positiveInt), 'EPOCHS'))
     .addOption(env(new Option('--batch-size <n>', "global batch size (default: the model's, else 128)").argParser(positiveInt), 'BATCH_SIZE'))
     .addOption(env(new Option('--optimizer <name>', "optimizer (default: the model's, else adam)").choices(OPTIMIZER_NAMES), 'OPTIMIZER'))
@@ -66,7 +72,16 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--val-fraction <f>', 'hold out this fraction of the training split for validation each epoch').argParser(fraction).default(0), 'VAL_FRACTION'))
     .addOption(env(new Option('--early-stopping-patience <epochs>', 'stop when validation loss has not improved for this many epochs; keep the best parameters (needs --val-fraction)').argParser(positiveInt), 'EARLY_STOPPING_PATIENCE'))
     .addOption(env(new Option('--save <file>', 'write the trained model here (parameters and buffers, safetensors)'), 'SAVE'))
-    .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here'), 'SUMMARY_JSON'));
+    .addOption(env(new Option('--summary-json <file>', 'write a JSON summary of the run here (the final figures, the per-epoch history and the configuration; `meshgrad report` draws it)'), 'SUMMARY_JSON'))
+    .addOption(env(new Option('--metrics-csv <file>', 'write one row per epoch here as the run goes (epoch, step, train/val/test loss and accuracy, lr, seconds; flushed each epoch); a .jsonl name writes JSON lines'), 'METRICS_CSV'));
+}
+
+function datasetName(value: string): string {
+  try {
+    return checkDatasetName(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /**
@@ -85,6 +100,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     modelSource: flags.model,
     dataset: flags.dataset,
     dataDir: flags.dataDir,
+    labelColumn: flags.label,
     epochs: resolveEpochs(flags),
     batchSize: flags.batchSize ?? model.defaults?.batchSize ?? 128,
     optimizer: flags.optimizer ?? model.defaults?.optimizer ?? 'adam',
@@ -112,15 +128,24 @@ export function trainCommand(out: Output, interactive: boolean): Command {
   cmd.action(async (flags: TrainFlags) => {
     const config = trainConfigFrom(flags);
     // Before any data is read: the model against the dataset, the batch, and every output path.
-    preflight(config, { save: flags.save, summaryJson: flags.summaryJson });
+    preflight(config, { save: flags.save, summaryJson: flags.summaryJson, metricsCsv: flags.metricsCsv });
     const active = await configureBackend(flags);
+    let recorder: RunRecorder;
+    try {
+      recorder = new RunRecorder(runConfigOf('train', config, { name: flags.backend, description: active.description }), { metricsFile: flags.metricsCsv });
+    } catch (err) {
+      await active.close();
+      throw err;
+    }
     out.write(`training ${config.model.name} on ${config.dataset}: ${Number.isFinite(config.epochs) ? `${config.epochs} epoch(s)` : `${config.maxSteps} steps`}, batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
-    const { summary } = await trainSingleProcess(config, createReporter(out, interactive)).finally(() => active.close());
+    const { summary } = await trainSingleProcess(config, recorder.wrap(createReporter(out, interactive))).finally(() => Promise.all([active.close(), recorder.close()]));
     out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
     out.write(`peak resident memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
     if (config.save) out.write(`saved parameters to ${config.save}`);
+    if (flags.metricsCsv) out.write(`wrote ${recorder.history.length} epoch(s) of metrics to ${flags.metricsCsv}`);
     if (flags.summaryJson) {
-      await writeFile(flags.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+      // The existing figures first, then the configuration and the per-epoch history.
+      await writeFile(flags.summaryJson, `${JSON.stringify({ ...summary, ...recorder.record() }, null, 2)}\n`);
       out.write(`wrote summary to ${flags.summaryJson}`);
     }
   });

@@ -15,6 +15,7 @@ import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend, hostBackendFlags } from '../cli/backend-options.js';
 import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
+import { distributedConfigOf, RunRecorder, type RunRecord } from '../cli/run-record.js';
 import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
 import { Coordinator, DEFAULT_BUCKET_BYTES, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS, type CoordinatorSummary } from './coordinator.js';
@@ -134,9 +135,12 @@ export async function runCoordinator(
   textProgress = false,
   /** Runs once the run has ended, while the metrics endpoint is still up (it closes after). */
   afterRun?: (summary: CoordinatorSummary, server: MetricsServer | null, log: Logger) => Promise<void>,
+  /** Records the epochs (--summary-json's history, --metrics-csv, history.json in --checkpoint-dir). */
+  recorder?: RunRecorder,
 ): Promise<CoordinatorSummary> {
   const log = createCliLogger({ role: 'coordinator', level: logLevel, json: !interactive });
-  const reporter = interactive || textProgress ? createReporter(out, interactive) : createLogReporter(log);
+  const shown = interactive || textProgress ? createReporter(out, interactive) : createLogReporter(log);
+  const reporter = recorder ? recorder.wrap(shown) : shown;
   const registry = new Registry();
   let coordinator: Coordinator | null = null;
   const server = await serveMetrics(metrics, registry, log, () => coordinator?.accepting ?? false);
@@ -167,7 +171,19 @@ function listenError(err: unknown, config: CoordinatorConfig): unknown {
 
 /** The checks of a coordinator run that need no data or socket (cli/preflight.ts). */
 export function preflightCoordinator(config: CoordinatorConfig, flags: CoordinatorFlags): void {
-  preflight(config, { save: config.save, summaryJson: flags.summaryJson, checkpointDir: config.checkpointDir });
+  preflight(config, { save: config.save, summaryJson: flags.summaryJson, metricsCsv: flags.metricsCsv, checkpointDir: config.checkpointDir });
+}
+
+/**
+ * The recorder of a coordinator or local run (after the preflight, before any worker joins): its
+ * configuration, --metrics-csv, and history.json in --checkpoint-dir (continued on --resume).
+ */
+export function coordinatorRecorder(command: 'coordinator' | 'local', config: CoordinatorConfig, flags: CoordinatorFlags, backendDescription: string, workers: number | null): RunRecorder {
+  return new RunRecorder(distributedConfigOf(command, config, { name: flags.backend, description: backendDescription }, workers), {
+    metricsFile: flags.metricsCsv,
+    checkpointDir: config.checkpointDir,
+    resume: config.resume,
+  });
 }
 
 async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinator) => void | Promise<void>): Promise<CoordinatorSummary> {
@@ -194,14 +210,15 @@ async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinato
  * (summary.failure: a checkpoint that could not be written) then throws that failure, so the
  * command exits 1 with it, after everything that could be written was.
  */
-export async function reportSummary(out: Output & { summary?(s: CoordinatorSummary): void }, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined): Promise<void> {
+export async function reportSummary(out: Output & { summary?(s: CoordinatorSummary): void }, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined, record?: RunRecord): Promise<void> {
   if (out.summary) out.summary(summary);
   else if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
   else out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s with ${summary.workersJoined} worker(s)`);
   if (summary.checkpoint) out.write(`checkpoint: ${summary.checkpoint}`);
   if (save) out.write(`saved parameters to ${save}`);
   if (summaryJson) {
-    await writeFileAtomic(summaryJson, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`));
+    // The existing figures first, then (when recorded) the configuration and the per-epoch history.
+    await writeFileAtomic(summaryJson, new TextEncoder().encode(`${JSON.stringify(record ? { ...summary, ...record } : summary, null, 2)}\n`));
     out.write(`wrote summary to ${summaryJson}`);
   }
   if (summary.failure !== null) throw new Error(summary.failure);
@@ -222,15 +239,23 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
     // the closing summary included: `summary` carries its figures as fields.
     const lines: Output = interactive ? out : jsonLines(createCliLogger({ role: 'coordinator', level: flags.logLevel, json: true }));
     const active = await configureBackend(hostBackendFlags(flags));
+    let recorder: RunRecorder;
+    try {
+      recorder = coordinatorRecorder('coordinator', config, flags, active.description, null);
+    } catch (err) {
+      await active.close();
+      throw err;
+    }
     // The summary is reported while /metrics is still up, then --linger keeps it up for a last
     // scrape (not after a stop by signal: docker stop and Kubernetes wait only so long).
     await runCoordinator(config, lines, interactive, flags.logLevel, metricsEndpoint(flags, cmd), undefined, false, async (summary, server, log) => {
       try {
-        await reportSummary(lines, summary, config.save, flags.summaryJson);
+        await recorder.close();
+        await reportSummary(lines, summary, config.save, flags.summaryJson, recorder.record());
       } finally {
         if (!summary.interrupted) await lingerMetrics(server, flags.linger, log);
       }
-    }).finally(() => active.close());
+    }, recorder).finally(() => Promise.all([active.close(), recorder.close()]));
   });
   return cmd;
 }

@@ -202,7 +202,7 @@ export class Coordinator {
     const compression: unknown = config.compress ?? 'none';
     if (!isCompressionMode(compression)) throw new Error(`--compress ${String(compression)}: not a compression mode (none, fp16, bf16 or int8)`);
     this.compression = compression;
-    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model) });
+    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn });
     this.vocabulary = data.vocabulary ?? null;
     this.pool = firstSamples(data.train, config.trainSamples);
     const valFraction = config.valFraction ?? 0;
@@ -837,7 +837,9 @@ export class Coordinator {
     if (round.span > 1 || this.syncEvery > 1) msg.local = { lrs: Array.from({ length: round.span }, (_, j) => this.schedule.lrAt(round.step + j)) };
     if (link.wantsSamples) {
       const batch = this.pool.batch(shard.indices, this.sampleBuffers);
-      msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, [batch.size]) };
+      // A language model's sample has T labels: y is [size, T] then, else [size].
+      const labelsPerSample = batch.y.length / batch.size;
+      msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, labelsPerSample === 1 ? [batch.size] : [batch.size, labelsPerSample]) };
     }
     link.assigned(round.step, shard.id);
     link.conn.send(msg);

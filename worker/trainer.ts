@@ -322,7 +322,7 @@ export class Replica {
       const x = fromWireFloat32(assign.samples.x, 'samples.x');
       const y = fromWireInt32(assign.samples.y, 'samples.y');
       const [n, ...sampleShape] = assign.samples.x.shape;
-      if (y.length !== n) throw new ProtocolError('BAD_SHAPE', `samples.x has ${n} samples, samples.y ${y.length}`);
+      if (assign.samples.y.shape[0] !== n) throw new ProtocolError('BAD_SHAPE', `samples.x has ${n} samples, samples.y ${assign.samples.y.shape[0]}`);
       batch = { x, y, size: n, sampleShape };
     } else {
       const indices = fromWireInt32(assign.indices, 'indices');

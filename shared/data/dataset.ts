@@ -202,3 +202,20 @@ export function firstSamples(ds: Dataset, n: number | undefined): Dataset {
   if (n === undefined || n >= ds.size) return ds;
   return new SubsetDataset(ds, Int32Array.from({ length: n }, (_, i) => i), `${ds.name}[:${n}]`);
 }
+
+/** How datasets without a test split of their own (a CSV file, one pair of IDX files) hold one out: see holdOutIndices. */
+export const HOLD_OUT = Object.freeze({ fraction: 0.2, seed: 0 });
+
+/**
+ * A held-out split of `size` samples: the samples are shuffled by a generator seeded with `seed`
+ * and the last max(1, round(size * fraction)) of that order are held out (`test`); the rest are
+ * `train`. Both list their indices in increasing order. Needs at least 2 samples.
+ */
+export function holdOutIndices(size: number, fraction: number, seed: number): { train: Int32Array; test: Int32Array } {
+  if (!Number.isFinite(fraction) || fraction <= 0 || fraction >= 1) {
+    throw new RangeError(`holdOutIndices: fraction must be in (0, 1), got ${fraction}`);
+  }
+  const testSize = Math.max(1, Math.round(size * fraction));
+  const perm = new Rng(seed).permutation(size);
+  return { train: perm.slice(0, size - testSize).sort(), test: perm.slice(size - testSize).sort() };
+}

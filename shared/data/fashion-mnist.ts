@@ -6,9 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../util/paths.js';
-import { ImageClassificationDataset, type Dataset } from './dataset.js';
-import { DataFormatError } from './errors.js';
-import { readIdxGz } from './idx.js';
+import type { Dataset } from './dataset.js';
+import { loadIdxSplit } from './idx.js';
 
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   'T-shirt/top',
@@ -62,27 +61,5 @@ export function loadFashionMnist(opts: FashionMnistOptions = {}): { train: Datas
 }
 
 function loadSplit(name: string, imagesFile: string, labelsFile: string): Dataset {
-  const images = readIdxGz(imagesFile, { ndims: 3 });
-  if (images.dims[1] !== HEIGHT || images.dims[2] !== WIDTH) {
-    throw new DataFormatError(imagesFile, `expected images of shape [n, ${HEIGHT}, ${WIDTH}], found [${images.dims.join(', ')}]`);
-  }
-  const labels = readIdxGz(labelsFile, { ndims: 1 });
-  const n = images.dims[0];
-  if (labels.dims[0] !== n) {
-    throw new DataFormatError(labelsFile, `holds ${labels.dims[0]} labels but ${imagesFile} holds ${n} images; the counts must match`);
-  }
-  const numClasses = FASHION_MNIST_CLASSES.length;
-  for (let i = 0; i < n; i++) {
-    const label = labels.data[i];
-    if (label >= numClasses) {
-      throw new DataFormatError(labelsFile, `label at index ${i} is ${label}, expected 0..${numClasses - 1}`);
-    }
-  }
-  return new ImageClassificationDataset({
-    name,
-    pixels: images.data,
-    labels: labels.data,
-    sampleShape: FASHION_MNIST_SAMPLE_SHAPE,
-    numClasses,
-  });
+  return loadIdxSplit(name, imagesFile, labelsFile, { imageSize: [HEIGHT, WIDTH], numClasses: FASHION_MNIST_CLASSES.length });
 }

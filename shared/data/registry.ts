@@ -1,17 +1,22 @@
 /**
- * Maps dataset names (as given on the command line) to their loaders.
+ * Maps dataset names (as given on the command line) to their loaders: the bundled datasets by
+ * name, and the user's own files as `KIND:PATH` (csv:, tsv:, text:, idx:, cifar10:; see
+ * shared/data/user-datasets.ts).
  */
 
 import type { Dataset } from './dataset.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_SAMPLE_SHAPE, loadFashionMnist } from './fashion-mnist.js';
 import { loadMobyDick, MOBY_DICK_DEFAULT_CONTEXT_LENGTH } from './moby-dick.js';
 import type { CharVocabulary } from './text.js';
+import { describeUserDataset, openUserDataset, parseUserDataset, USER_DATASET_FORMS } from './user-datasets.js';
 
 export interface OpenDatasetOptions {
   /** Where the dataset's files are; each loader has its own default. */
   readonly dataDir?: string;
   /** Tokens per sample for language-modelling datasets (moby-dick: default 64); ignored by others. */
   readonly contextLength?: number;
+  /** csv:/tsv: datasets: the label column's name (--label); default the last column. Refused by other datasets. */
+  readonly labelColumn?: string;
 }
 
 export interface OpenedDataset {
@@ -21,12 +26,14 @@ export interface OpenedDataset {
   readonly val?: Dataset;
   /** The token vocabulary of text datasets (moby-dick), e.g. to store in a checkpoint. */
   readonly vocabulary?: CharVocabulary;
+  /** The classes' names in class-id order, where the dataset names them (a CSV's label values, CIFAR-10's classes). */
+  readonly classNames?: readonly string[];
 }
 
 type Loader = (opts: OpenDatasetOptions) => OpenedDataset;
 
 const LOADERS: Readonly<Record<string, Loader>> = {
-  'fashion-mnist': (opts) => loadFashionMnist({ dataDir: opts.dataDir }),
+  'fashion-mnist': (opts) => ({ ...loadFashionMnist({ dataDir: opts.dataDir }), classNames: FASHION_MNIST_CLASSES }),
   'moby-dick': (opts) => loadMobyDick({ dataDir: opts.dataDir, contextLength: opts.contextLength }),
 };
 
@@ -58,22 +65,41 @@ const DESCRIPTIONS: Readonly<Record<string, (opts: OpenDatasetOptions) => Datase
   },
 };
 
-/** What dataset `name` gives (see DatasetDescription), without loading it. */
+function unknown(name: string): Error {
+  return new Error(`unknown dataset "${name}"; known datasets: ${knownDatasets().join(', ')}; or your own files: ${USER_DATASET_FORMS.join(', ')}`);
+}
+
+/** Refuses --label for a bundled dataset (they have no columns). */
+function checkNoLabel(name: string, opts: OpenDatasetOptions): void {
+  if (opts.labelColumn !== undefined) throw new Error(`--label ${opts.labelColumn}: only csv: and tsv: datasets have a label column to choose, not ${name}`);
+}
+
+/** What dataset `name` gives (see DatasetDescription), without loading it (a CSV file, being small, is read). */
 export function describeDataset(name: string, opts: OpenDatasetOptions = {}): DatasetDescription {
+  const user = parseUserDataset(name);
+  if (user !== null) return describeUserDataset(user, opts);
   const describe = Object.hasOwn(DESCRIPTIONS, name) ? DESCRIPTIONS[name] : undefined;
-  if (describe === undefined) throw new Error(`unknown dataset "${name}"; known datasets: ${knownDatasets().join(', ')}`);
+  if (describe === undefined) throw unknown(name);
+  checkNoLabel(name, opts);
   return describe(opts);
 }
 
-/** The names openDataset accepts. */
+/** The bundled datasets' names (what a worker can load by name); openDataset also takes `KIND:PATH`. */
 export function knownDatasets(): string[] {
   return Object.keys(LOADERS);
 }
 
+/** Whether `name` is a dataset openDataset takes (a bundled name or a well-formed `KIND:PATH`); throws the one-line reason when not. */
+export function checkDatasetName(name: string): string {
+  if (parseUserDataset(name) === null && !Object.hasOwn(LOADERS, name)) throw unknown(name);
+  return name;
+}
+
 export function openDataset(name: string, opts: OpenDatasetOptions = {}): OpenedDataset {
+  const user = parseUserDataset(name);
+  if (user !== null) return openUserDataset(user, opts);
   const loader = Object.hasOwn(LOADERS, name) ? LOADERS[name] : undefined;
-  if (loader === undefined) {
-    throw new Error(`unknown dataset "${name}"; known datasets: ${knownDatasets().join(', ')}`);
-  }
+  if (loader === undefined) throw unknown(name);
+  checkNoLabel(name, opts);
   return loader(opts);
 }

@@ -2,24 +2,22 @@
  * Single-process training: the reference that distributed runs must reproduce. Each step draws the
  * next batch of a seeded per-epoch permutation, computes gradients, optionally clips them, sets the
  * scheduled learning rate and steps the optimizer. Evaluation on the test split ends each epoch.
+ * This file opens the dataset and builds the model from its spec; the loop is in loop.ts.
  */
 
 import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit } from '../data/dataset.js';
 import { describeDataset, openDataset } from '../data/registry.js';
-import { BatchSampler } from '../data/sampler.js';
 import { buildModel, contextLength, type ModelSpec } from '../nn/spec.js';
 import type { Module } from '../nn/module.js';
-import { clipGradNorm } from '../optim/clip.js';
-import { createOptimizer, createSchedule, type OptimizerName, type ScheduleName } from '../optim/factory.js';
+import type { OptimizerName, ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
 import { EarlyStopping } from './early-stopping.js';
 import { checkBatchSize, checkModelFitsDataset } from './fit.js';
-import { backendOf, computeGradients, evaluateAsync, onHost, recordGradients, settle, type EvalResult, type StepResult } from './classify.js';
-import { clipGradNormOnDevice, DeviceMirror } from './device-state.js';
-import { DeviceOptimizer } from '../optim/device-optimizer.js';
-import { attachGrads, bufferSlots, checkpointParams, detachGrads, paramSlots } from './params.js';
+import type { EvalResult } from './classify.js';
+import { runTrainingLoop } from './loop.js';
+import { checkpointParams } from './params.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
@@ -27,6 +25,8 @@ export interface TrainConfig {
   readonly modelSource?: string;
   readonly dataset: string;
   readonly dataDir?: string;
+  /** csv:/tsv: datasets: the label column's name (--label); default the last column. */
+  readonly labelColumn?: string;
   /** Passes over the training set; Infinity: as many as maxSteps needs. */
   readonly epochs: number;
   readonly batchSize: number;
@@ -102,7 +102,7 @@ export interface TrainSummary {
 
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
-  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model) };
+  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn };
   // What can be checked before reading any data is; the rest (a text's vocabulary size, the split's size) right after.
   const description = describeDataset(config.dataset, datasetOptions);
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
@@ -119,98 +119,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });
-  const backend = backendOf(model);
-  // A model on a device (WebGPU) trains through host copies of its parameters (shared/train/device-state.ts).
-  const mirror = onHost(model.parameters()[0]) ? null : await DeviceMirror.create(model);
-  const slots = mirror ? mirror.slots : paramSlots(model);
-  // What early stopping keeps of the best epoch: the parameters and the buffers (running statistics).
-  const kept = [...slots, ...(mirror ? mirror.bufferSlots : bufferSlots(model))];
-  const optimizerOptions = { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay };
-  // On a device the update runs there too (shared/optim/device-optimizer.ts): no parameter leaves it.
-  const deviceOptimizer = mirror ? new DeviceOptimizer(config.optimizer, model.parameters(), optimizerOptions) : null;
-  const optimizer: { lr: number; step(): void } = deviceOptimizer ?? createOptimizer(config.optimizer, slots, { ...optimizerOptions, vectorOps: backend.vectorOps?.() });
-  const sampler = new BatchSampler({ size: train.size, batchSize: config.batchSize, seed: config.seed });
-  // epochs may be Infinity (--max-steps alone); an empty sampler then still plans 0 steps, not NaN.
-  const plannedSteps = sampler.numBatches === 0 ? 0 : Math.min(config.maxSteps ?? Infinity, sampler.numBatches * config.epochs);
-  const schedule = createSchedule(config.schedule, { base: config.lr, totalSteps: plannedSteps, warmupSteps: config.warmupSteps || undefined });
-  const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
-
-  let step = 0;
-  let samples = 0;
-  let lastTrainLoss = NaN;
-  let test: EvalResult = { loss: NaN, accuracy: NaN, samples: 0 };
-  model.train();
-  for (let epoch = 0; epoch < config.epochs && step < plannedSteps; epoch++) {
-    const epochStart = performance.now();
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let labelsSeen = 0;
-    let windowStart = performance.now();
-    let windowSamples = 0;
-    for (const indices of sampler.epoch(epoch)) {
-      if (step >= plannedSteps) break;
-      const batch = train.batch(indices, buffers);
-      let result: StepResult;
-      if (mirror === null) {
-        // One scope per step: every intermediate (activations, gradients) is recycled when it ends.
-        result = backend.scope(() => {
-          const r = computeGradients(model, batch, config.labelSmoothing);
-          attachGrads(model, slots);
-          if (config.clipNorm !== undefined) clipGradNorm(slots, config.clipNorm);
-          optimizer.lr = schedule.lrAt(step);
-          optimizer.step();
-          return r;
-        });
-        detachGrads(model, slots);
-      } else {
-        // The whole step is recorded on the device; only its loss and correct count are read back.
-        const figures = backend.scope(() => {
-          const f = recordGradients(model, batch, config.labelSmoothing);
-          if (config.clipNorm !== undefined) clipGradNormOnDevice(model.parameters(), config.clipNorm);
-          optimizer.lr = schedule.lrAt(step);
-          optimizer.step();
-          return f;
-        });
-        result = await settle(figures);
-        model.zeroGrad();
-      }
-      step++;
-      samples += batch.size;
-      lossSum += result.loss * batch.size;
-      correct += result.correct;
-      labelsSeen += result.labels;
-      seen += batch.size;
-      windowSamples += batch.size;
-      const now = performance.now();
-      reporter.step({
-        epoch,
-        step,
-        stepsPerEpoch: sampler.numBatches,
-        totalSteps: plannedSteps,
-        loss: result.loss,
-        samplesPerSecond: (windowSamples * 1000) / Math.max(now - windowStart, 1e-3),
-        lr: optimizer.lr,
-      });
-      if (now - windowStart > 2000) {
-        windowStart = now;
-        windowSamples = 0;
-      }
-    }
-    lastTrainLoss = lossSum / seen;
-    const valResult = val ? await evaluateAsync(model, val) : undefined;
-    test = await evaluateAsync(model, testSet);
-    if (mirror && stopper) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
-    reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: correct / labelsSeen, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
-    if (stopper && valResult && stopper.observe(valResult.loss, kept, epoch)) break;
-  }
-
-  if (stopper?.restoreBest(kept)) {
-    mirror?.pushParams();
-    mirror?.pushBuffers();
-    // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.
-    test = await evaluateAsync(model, testSet);
-  }
+  const { steps: step, samples, trainLoss: lastTrainLoss, test, mirror } = await runTrainingLoop(model, { train, test: testSet, val }, config, reporter, stopper);
   if (config.save) {
     if (mirror) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
     await saveCheckpoint(config.save, {

@@ -53,7 +53,8 @@ describe('meshgrad train', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/test accuracy \d+\.\d+%/);
     const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, number>;
-    expect(Object.keys(summary).sort()).toEqual(['samples', 'steps', 'testAccuracy', 'testLoss', 'trainLoss', 'wallSeconds']);
+    // The figures, then (issue 15) the configuration and the per-epoch history (test/cli/report.test.ts).
+    expect(Object.keys(summary).sort()).toEqual(['config', 'history', 'samples', 'steps', 'testAccuracy', 'testLoss', 'trainLoss', 'wallSeconds']);
     expect(summary.steps).toBe(4);
     expect(summary.samples).toBe(256);
     const ckpt = await loadCheckpoint(save);

@@ -30,8 +30,9 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
 describe('a worker with a stuck compute thread', () => {
   it('fails /healthz, tells the coordinator (leave), and stops instead of rejoining', { timeout: 300_000 }, async () => {
     const coordinatorRegistry = new Registry();
-    // A step deadline far beyond the test's: the shard must come back through the leave.
-    const c = await cluster.coordinator(baseConfig({ trainSamples: 1280, batchSize: 64, maxSteps: 6, stepTimeoutMs: 3_600_000, minWorkers: 1 }), undefined, createCoordinatorMetrics(coordinatorRegistry));
+    // A step deadline far beyond the test's, and no speculative copies: the shard must come back
+    // through the leave (a copy on the healthy worker would let the run end before the stall is seen).
+    const c = await cluster.coordinator(baseConfig({ trainSamples: 1280, batchSize: 64, maxSteps: 6, stepTimeoutMs: 3_600_000, minWorkers: 1, speculation: false }), undefined, createCoordinatorMetrics(coordinatorRegistry));
     const registry = new Registry();
     // The stall limit (at least 10x the longest task so far) must clear a first shard on a loaded
     // machine by far: at 0.5 s, a first assignment slowed by other processes was taken for the stall.

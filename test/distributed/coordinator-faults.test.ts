@@ -108,8 +108,9 @@ describe('checkpoint directory on a full disk', () => {
     }
     expect(coordinator.logs.filter((l) => l.msg === 'final checkpoint failed')).toMatchObject([{ level: 'error', path: latest, step: 20, failures: 10 }]);
 
-    // The previous checkpoint is whole and no temp file is left on the disk.
-    expect(readdirSync(disk.dir)).toEqual(['latest.safetensors']);
+    // The previous checkpoint is whole and no temp file is left on the disk (history.json, the
+    // run's per-epoch figures for `meshgrad report`, is small enough to be written or not).
+    expect(readdirSync(disk.dir).filter((f) => f !== 'history.json')).toEqual(['latest.safetensors']);
     expect(((await loadCheckpoint(latest)).meta.cursor as RunCursor).step).toBe(2);
     // The run went on to the end, and what lives on the other disk was written.
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>;

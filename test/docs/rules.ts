@@ -101,6 +101,9 @@ export const RULES: readonly Rule[] = [
   },
   { id: 'local', kind: 'run', match: /^npx meshgrad local --workers \d+ .*$/, limitSteps: true, expect: /test (accuracy|loss)/ },
   { id: 'generate', kind: 'run', match: /^npx meshgrad generate --checkpoint \S+ .*$/, expect: /^Call me/ },
+  // README.md: `meshgrad report` reads the summary the `train … --summary-json run/summary.json`
+  // before it wrote (in the same scratch directory), as written: it trains nothing, so no step limit.
+  { id: 'report', kind: 'run', match: /^npx meshgrad report \S+( --out \S+)?$/, expect: /^wrote report of [1-9]\d* epoch\(s\) to \S*report\.html$/m, writes: ['run/report.html'] },
 
   // README.md: the by-hand recipe, and how `local` spawns its workers (docs/benchmarks.md)
   { id: 'cluster-coordinator', kind: 'cluster', role: 'coordinator', match: /^MESHGRAD_TOKEN=\S+ npx meshgrad coordinator --port 7070 .*$/ },

@@ -5,7 +5,7 @@
  * checkpoint `local … --save gru.safetensors` wrote).
  *
  * The scratch directory mirrors the checkout's layout: a copy of package.json (for `npm start`) and
- * of deploy/ (the secrets steps write into it), links to bin/, dist/, docs/, data/ and bench/.
+ * of deploy/ (the secrets steps write into it), links to bin/, dist/, docs/, data/, examples/ and bench/.
  * Commands run in bash, where `npx meshgrad` is this checkout's bin/meshgrad.js (what npx resolves
  * inside the checkout, which the `npx meshgrad --version` case checks by running npx itself), with
  * MESHGRAD_METRICS_PORT=0 so that runs beside other tests never contend for 9400/9401. Every
@@ -93,7 +93,7 @@ export function makeScratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'meshgrad-docs-'));
   copyFileSync(join(REPO, 'package.json'), join(dir, 'package.json'));
   cpSync(join(REPO, 'deploy'), join(dir, 'deploy'), { recursive: true, filter: (src) => !src.endsWith('/secrets/token') });
-  for (const name of ['bin', 'dist', 'docs', 'data', 'bench', 'node_modules']) symlinkSync(join(REPO, name), join(dir, name));
+  for (const name of ['bin', 'dist', 'docs', 'data', 'examples', 'bench', 'node_modules']) symlinkSync(join(REPO, name), join(dir, name));
   return dir;
 }
 
