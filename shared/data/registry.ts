@@ -1,6 +1,6 @@
 /**
  * Maps dataset names (as given on the command line) to their loaders: the bundled datasets by
- * name, and the user's own files as `KIND:PATH` (csv:, tsv:, text:, idx:, cifar10:; see
+ * name, and the user's own files as `KIND:PATH` (csv:, tsv:, text:, idx:, cifar10:, images:; see
  * shared/data/user-datasets.ts).
  */
 

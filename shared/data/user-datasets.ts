@@ -2,7 +2,8 @@
  * Datasets from the user's own files, named `KIND:PATH` on the command line and in the API:
  * `csv:FILE` / `tsv:FILE` (tabular classification, shared/data/csv.ts), `text:FILE` (a
  * character-level language model, as Moby-Dick), `idx:DIR` or `idx:IMAGES,LABELS` (MNIST-style
- * IDX files) and `cifar10:DIR` (CIFAR-10's binary batches). A relative path is taken from
+ * IDX files), `cifar10:DIR` (CIFAR-10's binary batches) and `images:DIR` / `images-gray:DIR` (a
+ * folder of PNG/JPEG images per class, shared/data/image-folder.ts). A relative path is taken from
  * --data-dir when given, else from the current directory.
  */
 
@@ -12,13 +13,14 @@ import { loadCifar10, CIFAR10_CLASSES, CIFAR10_SAMPLE_SHAPE } from './cifar10.js
 import { csvDataset, readCsvTable } from './csv.js';
 import { HOLD_OUT, holdOutIndices, SubsetDataset } from './dataset.js';
 import { loadIdxSplit, readIdxDims, readIdxGz } from './idx.js';
+import { imageFolderSampleShape, listImageFolder, loadImageFolder } from './image-folder.js';
 import type { DatasetDescription, OpenDatasetOptions, OpenedDataset } from './registry.js';
 import { DEFAULT_CONTEXT_LENGTH, readTextFile, splitTextCorpus } from './text-file.js';
 
 /** The spellings, for help texts and messages. */
-export const USER_DATASET_FORMS: readonly string[] = Object.freeze(['csv:FILE', 'tsv:FILE', 'text:FILE', 'idx:DIR', 'idx:IMAGES,LABELS', 'cifar10:DIR']);
+export const USER_DATASET_FORMS: readonly string[] = Object.freeze(['csv:FILE', 'tsv:FILE', 'text:FILE', 'idx:DIR', 'idx:IMAGES,LABELS', 'cifar10:DIR', 'images:DIR', 'images-gray:DIR']);
 
-const KINDS = ['csv', 'tsv', 'text', 'idx', 'cifar10'] as const;
+const KINDS = ['csv', 'tsv', 'text', 'idx', 'cifar10', 'images', 'images-gray'] as const;
 type Kind = (typeof KINDS)[number];
 
 export interface UserDatasetRef {
@@ -71,6 +73,9 @@ export function openUserDataset(ref: UserDatasetRef, opts: OpenDatasetOptions): 
       return openIdx(idxFiles(ref, opts));
     case 'cifar10':
       return { ...loadCifar10(at(opts, ref.path)), classNames: CIFAR10_CLASSES };
+    case 'images':
+    case 'images-gray':
+      return loadImageFolder(at(opts, ref.path), { channels: ref.kind === 'images-gray' ? 1 : 3 });
   }
 }
 
@@ -96,6 +101,13 @@ export function describeUserDataset(ref: UserDatasetRef, opts: OpenDatasetOption
     }
     case 'cifar10':
       return { input: 'features', sampleShape: CIFAR10_SAMPLE_SHAPE, labelsPerSample: 1, numClasses: CIFAR10_CLASSES.length, samples: 'images', classes: 'classes' };
+    case 'images':
+    case 'images-gray': {
+      // The folder listing only; the images are decoded when the dataset is opened.
+      const listing = listImageFolder(at(opts, ref.path));
+      const sampleShape = imageFolderSampleShape({ channels: ref.kind === 'images-gray' ? 1 : 3 });
+      return { input: 'features', sampleShape, labelsPerSample: 1, numClasses: listing.classNames.length, samples: 'images', classes: `classes (the sub-folders of ${listing.dir})` };
+    }
   }
 }
 
