@@ -155,10 +155,15 @@ describe('malformed gradients frames', () => {
 describe('connections that never finish', () => {
   it('times out TCP connections that never complete an upgrade and WebSockets that never join', async () => {
     const coordinator = await cluster.coordinator(baseConfig({ minWorkers: 1, joinTimeoutMs: 300, handshakeTimeoutMs: 300 }));
-    const closed = (s: Socket) => new Promise<void>((resolve) => s.once('close', () => resolve()));
+    // Each socket's close is watched from the moment it exists: on a loaded machine the 300 ms
+    // timeouts can fire before the clients below have joined, and a listener attached then would
+    // wait for a close that already happened.
+    const closes = new Map<Socket, Promise<void>>();
+    const closed = (s: Socket): Promise<void> => closes.get(s)!;
     const open = (): Promise<Socket> =>
       new Promise((resolve, reject) => {
         const s = connect(coordinator.port, '127.0.0.1', () => resolve(s));
+        closes.set(s, new Promise<void>((done) => s.once('close', () => done())));
         s.on('error', reject);
         sockets.push(s);
       });
