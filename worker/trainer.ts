@@ -16,7 +16,7 @@ import type { Tensor } from '../shared/tensor/tensor.js';
 import { addDelta, fromWireFloat, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import { fromWireFloat32, fromWireInt32, toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { ErrorFeedback } from './error-feedback.js';
-import { backendOf, computeGradients, recordGradients, settle, type GradientTiming, type StepFigures } from '../shared/train/classify.js';
+import { backendOf, computeGradients, onHost, recordGradients, settle, type GradientTiming, type StepFigures } from '../shared/train/classify.js';
 import { readAll } from '../shared/train/device-state.js';
 import type { FloatArray } from '../shared/tensor/dtype.js';
 import { attachGrads, detachGrads, paramSlots } from '../shared/train/params.js';
@@ -98,8 +98,8 @@ export class Replica {
     this.version = welcome.version;
     // On a device backend the replica's values live in host mirrors, written to the device when a
     // version is complete; on the host the mirrors ARE the tensors' storage.
-    const backend = backendOf(this.model);
-    this.onDevice = backend.readSync(this.params[0]?.[1].buffer ?? backend.fill('float32', 1, 0)) === null;
+    const first = this.params[0]?.[1];
+    this.onDevice = first !== undefined && !onHost(first);
     this.hostParams = this.params.map(([, p]) => (this.onDevice ? new Float32Array(p.size) : (p.dataSync() as Float32Array)));
     this.hostBuffers = this.model.namedBuffers().map(([, b]) => (this.onDevice ? new Float32Array(b.size) : (b.dataSync() as Float32Array)));
     this.welcomed(welcome);
@@ -343,6 +343,33 @@ export class Replica {
   }
 
   /**
+   * Backward's leaf hook for bucketed gradients: `onBucket(k, start, end)` as soon as backward has
+   * finished every parameter of bucket k, except for the bucket finished last, whose number
+   * `last()` gives afterwards (it travels in the `gradients` message that ends the shard). With
+   * one bucket there is no hook and `last()` is -1.
+   */
+  private bucketHook(onBucket: (k: number, start: number, end: number) => void): { readonly onLeafReady?: (leaf: Tensor) => void; last(): number } {
+    const count = this.bucketStarts.length;
+    let last = -1;
+    if (count <= 1) return { last: () => last };
+    const remaining = this.bucketStarts.map((_, k) => bucketRange(this.bucketStarts, this.params.length, k)).map((r) => r.end - r.start);
+    let ready = 0;
+    const onLeafReady = (leaf: Tensor): void => {
+      const i = this.paramIndex.get(leaf);
+      if (i === undefined) return;
+      const k = this.bucketOfParam[i];
+      if (--remaining[k] > 0) return;
+      if (++ready === count) {
+        last = k;
+        return;
+      }
+      const { start, end } = bucketRange(this.bucketStarts, this.params.length, k);
+      onBucket(k, start, end);
+    };
+    return { onLeafReady, last: () => last };
+  }
+
+  /**
    * `compute` for a model on a device (WebGPU): forward and backward are recorded on the device;
    * each gradient bucket is read back as soon as backward has recorded its last parameter (the
    * read submits what is recorded, so the device computes the rest of backward while the bucket
@@ -372,37 +399,23 @@ export class Replica {
         return p.grad.buffer;
       });
     const count = this.bucketStarts.length;
-    let last = -1;
     // Buckets are sent in the order backward finished them, and all before the final message.
     let sent: Promise<void> = Promise.resolve();
-    let onLeafReady: ((leaf: Tensor) => void) | undefined;
-    if (count > 1) {
-      const remaining = this.bucketStarts.map((_, k) => bucketRange(this.bucketStarts, this.params.length, k)).map((r) => r.end - r.start);
-      let ready = 0;
-      onLeafReady = (leaf) => {
-        const i = this.paramIndex.get(leaf);
-        if (i === undefined) return;
-        const k = this.bucketOfParam[i];
-        if (--remaining[k] > 0) return;
-        if (++ready === count) {
-          last = k;
-          return;
-        }
-        const { start, end } = bucketRange(this.bucketStarts, this.params.length, k);
-        const read = readAll(backend, gradBuffers(start, end));
-        sent = Promise.all([sent, read]).then(([, values]) => {
-          const t0 = performance.now();
-          sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: encode(start, values) });
-          report.encodeSeconds += (performance.now() - t0) / 1000;
-        });
-      };
-    }
+    const hook = this.bucketHook((k, start, end) => {
+      const read = readAll(backend, gradBuffers(start, end));
+      sent = Promise.all([sent, read]).then(([, values]) => {
+        const t0 = performance.now();
+        sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: encode(start, values) });
+        report.encodeSeconds += (performance.now() - t0) / 1000;
+      });
+    });
     let figures: StepFigures | null = null;
     let finalGrads: Promise<FloatArray[]> = Promise.resolve([]);
     let buffers: Promise<FloatArray[]> = Promise.resolve([]);
     let range = { start: 0, end: this.params.length };
     backend.scope(() => {
-      figures = recordGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize, report, onLeafReady ? { onLeafReady } : undefined);
+      figures = recordGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
+      const last = hook.last();
       if (count > 1 && last < 0) throw new Error('internal: backward did not finish every gradient bucket');
       if (count > 1) range = bucketRange(this.bucketStarts, this.params.length, last);
       finalGrads = readAll(backend, gradBuffers(range.start, range.end));
@@ -424,7 +437,7 @@ export class Replica {
       correct: result.correct,
       computeMs: performance.now() - started,
       grads: encode(range.start, grads),
-      ...(count > 1 ? { bucket: last } : {}),
+      ...(count > 1 ? { bucket: hook.last() } : {}),
       buffers: bufferValues.map((v, i) => toWire(v as Float32Array, own[i][1].shape)),
     });
     report.encodeSeconds += (performance.now() - encodeStart) / 1000;
@@ -453,33 +466,18 @@ export class Replica {
         return this.uplink ? this.uplink.encode(start + j, g, p.shape) : toWire(g, p.shape);
       });
     const count = this.bucketStarts.length;
-    let last = -1;
     let bucketSeconds = 0;
-    let onLeafReady: ((leaf: Tensor) => void) | undefined;
-    if (count > 1) {
-      // Each bucket leaves as soon as backward has finished all its parameters; the one
-      // finished last travels in the `gradients` message that ends the shard.
-      const remaining = this.bucketStarts.map((_, k) => bucketRange(this.bucketStarts, this.params.length, k)).map((r) => r.end - r.start);
-      let ready = 0;
-      onLeafReady = (leaf) => {
-        const i = this.paramIndex.get(leaf);
-        if (i === undefined) return;
-        const k = this.bucketOfParam[i];
-        if (--remaining[k] > 0) return;
-        if (++ready === count) {
-          last = k;
-          return;
-        }
-        const t0 = performance.now();
-        const { start, end } = bucketRange(this.bucketStarts, this.params.length, k);
-        sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: wireGrads(start, end) });
-        bucketSeconds += (performance.now() - t0) / 1000;
-      };
-    }
+    // Each bucket leaves as soon as backward has finished all its parameters.
+    const hook = this.bucketHook((k, start, end) => {
+      const t0 = performance.now();
+      sendBucket?.({ type: 'gradbucket', step: assign.step, version: assign.version, shard: assign.shard, bucket: k, grads: wireGrads(start, end) });
+      bucketSeconds += (performance.now() - t0) / 1000;
+    });
     backendOf(this.model).scope(() => {
-      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report, onLeafReady ? { onLeafReady } : undefined);
+      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
       const encodeStart = performance.now();
       report.loss = result.loss;
+      const last = hook.last();
       if (count > 1 && last < 0) throw new Error('internal: backward did not finish every gradient bucket');
       const range = count > 1 ? bucketRange(this.bucketStarts, this.params.length, last) : { start: 0, end: this.params.length };
       const grads = wireGrads(range.start, range.end);
@@ -493,7 +491,7 @@ export class Replica {
         correct: result.correct,
         computeMs: performance.now() - started,
         grads,
-        ...(count > 1 ? { bucket: last } : {}),
+        ...(count > 1 ? { bucket: hook.last() } : {}),
         buffers: this.model.namedBuffers().map(([, b]) => toWire(b.dataSync() as Float32Array, b.shape)),
       });
       report.encodeSeconds = (performance.now() - encodeStart) / 1000 + bucketSeconds;
