@@ -8,9 +8,10 @@ import { stopProcesses } from '../shared/util/child-processes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
+import { loadModuleFlag } from './train-command.js';
 import { addCoordinatorOptions, coordinatorConfigFrom, coordinatorRecorder, preflightCoordinator, reportSummary, runCoordinator, type CoordinatorFlags } from '../coordinator/command.js';
 import { metricsEndpoint } from './metrics-options.js';
 import { jsonLineToText } from './logger.js';
@@ -90,6 +91,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
   cmd.action(async (flags: LocalFlags) => {
     const token = resolveToken(flags) ?? randomBytes(24).toString('base64url');
     const minWorkers = cmd.getOptionValueSource('minWorkers') === 'default' ? flags.workers : flags.minWorkers;
+    await loadModuleFlag(flags);
     const config = coordinatorConfigFrom(flags, { token, minWorkers });
     preflightCoordinator(config, flags);
     const children: ChildProcess[] = [];
@@ -109,7 +111,7 @@ export function localCommand(out: Output, interactive: boolean): Command {
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {
         out.write(`coordinator listening on ${c.url}`);
-        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, [`--backend`, flags.backend, '--threads', String(workerThreads)]));
+        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, [`--backend`, flags.backend, '--threads', String(workerThreads), ...(flags.module !== undefined ? ['--module', resolve(flags.module)] : [])]));
       }, true, undefined, recorder); // a developer's view: progress and epochs as text lines, as `train` prints them
       await recorder.close();
       await reportSummary(out, summary, config.save, flags.summaryJson, recorder.record());

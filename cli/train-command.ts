@@ -6,6 +6,7 @@ import { checkDatasetName, knownDatasets } from '../shared/data/registry.js';
 import { USER_DATASET_FORMS } from '../shared/data/user-datasets.js';
 import { presetNames } from '../shared/nn/presets.js';
 import { resolveModelSpec } from '../shared/nn/resolve.js';
+import { loadedModelSpec, loadModelFile } from '../shared/nn/user-model.js';
 import { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from '../shared/optim/factory.js';
 import { trainSingleProcess, type TrainConfig } from '../shared/train/single-process.js';
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
@@ -16,6 +17,8 @@ import { RunRecorder, runConfigOf } from './run-record.js';
 
 export interface TrainFlags extends BackendFlags {
   model: string;
+  /** A module file defining the model in code (defineModel), instead of --model. */
+  module?: string;
   dataset: string;
   dataDir?: string;
   /** csv:/tsv: datasets: the label column (--label). */
@@ -51,6 +54,7 @@ function env(option: Option, name: string): Option {
 export function addTrainingOptions(cmd: Command): Command {
   return cmd
     .addOption(env(new Option('--model <name|file>', `model preset (${presetNames().join(', ')}) or a JSON model spec file`).default('mlp'), 'MODEL'))
+    .addOption(env(new Option('--module <file>', 'a JavaScript module file that default-exports defineModel({ name, input, create }): a model written in code, instead of --model (every worker is given the same file; docs/library.md)').conflicts('model'), 'MODULE'))
     .addOption(env(new Option('--dataset <name>', `a bundled dataset (${knownDatasets().join(', ')}) or your own files: ${USER_DATASET_FORMS.join(', ')} (docs/training.md)`).argParser(datasetName).default('fashion-mnist'), 'DATASET'))
     .addOption(env(new Option('--data-dir <dir>', "read the dataset files from this directory instead of the bundled copy (a user dataset's relative path is taken from it)"), 'DATA_DIR'))
     .addOption(env(new Option('--label <column>', 'csv:/tsv: datasets: the column holding the class labels (default: the last column)'), 'LABEL'))
@@ -93,11 +97,16 @@ export function resolveEpochs(flags: Pick<TrainFlags, 'epochs' | 'maxSteps'>): n
   return flags.maxSteps !== undefined ? Infinity : 1;
 }
 
+/** Loads --module's file (and registers its model) when given: the first thing a command does, since later checks build the model. */
+export async function loadModuleFlag(flags: Pick<TrainFlags, 'module'>): Promise<void> {
+  if (flags.module !== undefined) await loadModelFile(flags.module);
+}
+
 export function trainConfigFrom(flags: TrainFlags): TrainConfig {
-  const model = resolveModelSpec(flags.model);
+  const model = flags.module !== undefined ? loadedModelSpec(flags.module) : resolveModelSpec(flags.model);
   return {
     model,
-    modelSource: flags.model,
+    modelSource: flags.module ?? flags.model,
     dataset: flags.dataset,
     dataDir: flags.dataDir,
     labelColumn: flags.label,
@@ -126,6 +135,7 @@ export function trainCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('train').description('train a model in this process');
   addBackendOptions(addTrainingOptions(cmd));
   cmd.action(async (flags: TrainFlags) => {
+    await loadModuleFlag(flags);
     const config = trainConfigFrom(flags);
     // Before any data is read: the model against the dataset, the batch, and every output path.
     preflight(config, { save: flags.save, summaryJson: flags.summaryJson, metricsCsv: flags.metricsCsv });

@@ -14,7 +14,7 @@ import { createLogReporter } from '../cli/log-reporter.js';
 import type { Logger } from '../shared/util/log.js';
 import { createReporter, type Output } from '../cli/progress.js';
 import { addBackendOptions, configureBackend, hostBackendFlags } from '../cli/backend-options.js';
-import { addTrainingOptions, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
+import { addTrainingOptions, loadModuleFlag, trainConfigFrom, type TrainFlags } from '../cli/train-command.js';
 import { distributedConfigOf, RunRecorder, type RunRecord } from '../cli/run-record.js';
 import { COMPRESSION_MODES, type CompressionMode } from '../shared/protocol/wire-compressed.js';
 import type { CheckpointFailurePolicy, CoordinatorConfig } from './config.js';
@@ -233,6 +233,7 @@ export function coordinatorCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('coordinator').description('coordinate a distributed run: shard data, average gradients, step the optimizer');
   addCoordinatorOptions(cmd).addOption(lingerOption());
   cmd.action(async (flags: CoordinatorFlags & { linger: number }) => {
+    await loadModuleFlag(flags);
     const config = coordinatorConfigFrom(flags);
     preflightCoordinator(config, flags);
     // Off a terminal every line is a JSON log event (a service's output goes to a log collector),

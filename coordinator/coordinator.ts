@@ -16,6 +16,7 @@ import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength } from '../shared/nn/spec.js';
+import { moduleJoinProblem } from './model-check.js';
 import type { CharVocabulary } from '../shared/data/text.js';
 import { clipGradNorm, gradNorm } from '../shared/optim/clip.js';
 import { createOptimizer, createSchedule } from '../shared/optim/factory.js';
@@ -479,6 +480,14 @@ export class Coordinator {
       this.metrics.refused('shutting_down');
       conn.send({ type: 'leave', reason: 'shutdown', message: 'the coordinator is stopping' });
       conn.close(CLOSE_CODES.shutdown, 'shutting down');
+      return;
+    }
+    const modelProblem = moduleJoinProblem(this.config.model, msg.capabilities.module);
+    if (modelProblem) {
+      this.metrics.refused('model');
+      this.log.warn('worker refused', { worker: msg.name ?? conn.id, reason: modelProblem });
+      conn.send({ type: 'leave', reason: 'refused', message: modelProblem });
+      conn.close(CLOSE_CODES.refused, 'model mismatch');
       return;
     }
     const wantsSamples = this.config.sendSamples || !msg.capabilities.datasets.includes(this.config.dataset);

@@ -16,7 +16,8 @@ export type WorkerFailureKind = 'disconnect' | 'timeout' | 'silent' | 'rejected'
 export type MembershipChange = 'join' | 'leave' | 'drop';
 export type Split = 'train' | 'validation' | 'test';
 export type WorkerGaugeState = 'active' | 'joining';
-export type ConnectionRefusal = 'bad_token' | 'protocol_version' | 'shutting_down';
+/** model: the worker cannot build the run's model (no --module, or one defining another model). */
+export type ConnectionRefusal = 'bad_token' | 'protocol_version' | 'shutting_down' | 'model';
 
 /** 1 ms … ~65 s. */
 const SECONDS_BUCKETS = exponentialBuckets(0.001, 2, 17);

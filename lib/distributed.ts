@@ -2,14 +2,14 @@
  * `meshgrad/distributed`: data-parallel training from code. `startCoordinator` listens for workers
  * and returns the Coordinator (`await c.run()` trains and resolves with the summary; `c.url` is
  * what workers connect to; `c.requestStop()`, `c.close()`); `runWorker` joins a coordinator and
- * computes gradients until the run ends. Models are specs or presets (every worker builds the
- * same one), datasets are bundled ones by name (or sent by the coordinator: sendSamples).
+ * computes gradients until the run ends. Models are specs, presets, or written in code with
+ * `defineModel` (each worker loads the same file: `module`), and every worker builds the same
+ * one; datasets are bundled ones by name (or sent by the coordinator: sendSamples).
  */
 
 import { Coordinator, type CoordinatorSummary } from '../coordinator/coordinator.js';
 import type { CoordinatorConfig } from '../coordinator/config.js';
-import { resolveModelSpec } from '../shared/nn/resolve.js';
-import type { ModelSpec } from '../shared/nn/spec.js';
+import { resolveModelOption, type ModelOption } from './model-option.js';
 import type { EpochEvent, StepEvent } from '../shared/train/single-process.js';
 import { silentLogger, type Logger } from '../shared/util/log.js';
 import { MeshWorker, type WorkerConfig, type WorkerOutcome } from '../worker/worker.js';
@@ -22,8 +22,8 @@ export { silentLogger, type Logger, type LogFields } from '../shared/util/log.js
 
 /** A coordinator's settings: model, dataset and token are required; the rest default as the CLI's flags do. */
 export interface StartCoordinatorOptions extends Partial<Omit<CoordinatorConfig, 'model' | 'dataset' | 'token'>> {
-  /** A preset name (mlp, cnn, ...), a spec file's path, or a parsed spec. */
-  readonly model: string | ModelSpec;
+  /** A preset name (mlp, cnn, ...), a spec file's path, a parsed spec, or a model written in code (defineModel). */
+  readonly model: ModelOption;
   /** A bundled dataset's name: fashion-mnist, moby-dick, ... */
   readonly dataset: string;
   /** The shared secret workers must present. */
@@ -37,7 +37,7 @@ export interface StartCoordinatorOptions extends Partial<Omit<CoordinatorConfig,
 /** Builds the run and starts listening (port 0 by default: any free port, see `.url`). */
 export async function startCoordinator(options: StartCoordinatorOptions): Promise<Coordinator> {
   const { onStep, onEpoch, logger, model, ...rest } = options;
-  const spec = typeof model === 'string' ? resolveModelSpec(model) : model;
+  const { spec, source } = resolveModelOption(model);
   const config: CoordinatorConfig = {
     epochs: rest.maxSteps !== undefined && rest.epochs === undefined ? Infinity : 1,
     batchSize: spec.defaults?.batchSize ?? 128,
@@ -59,7 +59,7 @@ export async function startCoordinator(options: StartCoordinatorOptions): Promis
     balance: 'throughput',
     ...rest,
     model: spec,
-    modelSource: rest.modelSource ?? (typeof model === 'string' ? model : spec.name),
+    modelSource: rest.modelSource ?? source,
   };
   return Coordinator.start(config, { step: (e) => onStep?.(e), epoch: (e) => onEpoch?.(e) }, logger ?? silentLogger);
 }

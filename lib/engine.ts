@@ -13,6 +13,7 @@ export * from '../shared/ops/index.js';
 export * as ops from '../shared/ops/index.js';
 export * as nn from '../shared/nn/index.js';
 export { Module, type BufferOptions, type StateEntry } from '../shared/nn/module.js';
+export { defineModel, loadModelFile, registerModel, type ModelContext, type ModelDefinition } from '../shared/nn/user-model.js';
 export * as optim from '../shared/optim/index.js';
 export { Rng } from '../shared/util/random.js';
 export type { Backend } from '../shared/backend/backend.js';

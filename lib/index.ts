@@ -7,6 +7,8 @@
  * meshgrad/distributed hold the full sets; the op functions are here as `ops.*`.
  */
 
+export { defineModel } from './engine.js';
+export type { ModelContext, ModelDefinition } from './engine.js';
 export { Tensor, Module, nn, optim, ops, Rng, defaultBackend, setDefaultBackend, saveModel, loadModel, ModelOptimizer, optimizerFor, saveCheckpoint, loadCheckpoint, CheckpointFormatError, noGrad, enableGrad, isGradEnabled, tensor } from './engine.js';
 export type { Shape, DType, FloatArray, Backend, BufferOptions, StateEntry, CheckpointContents, CheckpointParam, LoadedCheckpoint } from './engine.js';
 export * as data from './data.js';

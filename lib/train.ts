@@ -7,8 +7,7 @@
  */
 
 import { Module } from '../shared/nn/module.js';
-import { resolveModelSpec } from '../shared/nn/resolve.js';
-import type { ModelSpec } from '../shared/nn/spec.js';
+import { resolveModelOption, type ModelOption } from './model-option.js';
 import { fit, type FitOptions, type FitResult } from '../shared/train/train-model.js';
 import { trainSingleProcess, type EpochEvent, type StepEvent, type TrainConfig, type TrainSummary } from '../shared/train/single-process.js';
 
@@ -20,8 +19,8 @@ export { saveModel, loadModel } from '../shared/train/model-file.js';
 
 /** `meshgrad train`'s settings from code: everything but model and dataset has the CLI's default. */
 export interface TrainRunOptions extends Partial<Omit<TrainConfig, 'model' | 'dataset'>> {
-  /** A preset name (mlp, cnn, ...), a spec file's path, or a parsed spec. */
-  readonly model: string | ModelSpec;
+  /** A preset name (mlp, cnn, ...), a spec file's path, a parsed spec, or a model written in code (defineModel). */
+  readonly model: ModelOption;
   /** A bundled dataset's name (openDataset): fashion-mnist, moby-dick, ... */
   readonly dataset: string;
   readonly onStep?: (event: StepEvent) => void;
@@ -43,7 +42,7 @@ export function train(modelOrOptions: Module | TrainRunOptions, options?: FitOpt
     return fit(modelOrOptions, options);
   }
   const { onStep, onEpoch, model, ...rest } = modelOrOptions;
-  const spec = typeof model === 'string' ? resolveModelSpec(model) : model;
+  const { spec, source } = resolveModelOption(model);
   const config: TrainConfig = {
     epochs: rest.maxSteps !== undefined && rest.epochs === undefined ? Infinity : 1,
     batchSize: spec.defaults?.batchSize ?? 128,
@@ -57,7 +56,7 @@ export function train(modelOrOptions: Module | TrainRunOptions, options?: FitOpt
     seed: 1,
     ...rest,
     model: spec,
-    modelSource: rest.modelSource ?? (typeof model === 'string' ? model : spec.name),
+    modelSource: rest.modelSource ?? source,
   };
   return trainSingleProcess(config, { step: (e) => onStep?.(e), epoch: (e) => onEpoch?.(e) });
 }

@@ -15,6 +15,7 @@ interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   connect: string;
   name?: string;
   dataDir?: string;
+  module?: string;
   localData: boolean;
   backoffMax: number;
   giveUpAfter?: number;
@@ -45,6 +46,7 @@ export function workerCommand(interactive: boolean): Command {
     .addOption(tokenFileOption())
     .addOption(env(new Option('--name <name>', 'a name for this worker in the coordinator logs'), 'WORKER_NAME'))
     .addOption(env(new Option('--data-dir <dir>', 'read dataset files from this directory'), 'DATA_DIR'))
+    .addOption(env(new Option('--module <file>', "the JavaScript module file that defines the run's model in code (defineModel), when the coordinator trains one: the same file the coordinator was given"), 'MODULE'))
     .addOption(env(new Option('--no-local-data', 'ask the coordinator to send samples instead of loading the dataset here'), 'NO_LOCAL_DATA'))
     .addOption(env(new Option('--backoff-max <seconds>', 'longest wait between reconnection attempts').argParser(positiveFloat).default(10), 'BACKOFF_MAX'))
     .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
@@ -85,6 +87,7 @@ function createWorker(flags: WorkerFlags, url: string, token: string | null, log
     backend: flags.backend,
     threads: flags.threads,
     dataDir: flags.dataDir,
+    module: flags.module,
     localData: flags.localData,
     backoffInitialMs: 250,
     backoffMaxMs: flags.backoffMax * 1000,

@@ -15,6 +15,8 @@ export interface ComputeThreadOptions {
   readonly backend: BackendName;
   readonly threads?: number;
   readonly dataDir?: string;
+  /** The module file (absolute path) that defines the model in code (--module), loaded before any welcome. */
+  readonly module?: string;
   /** Fault injection for tests (MESHGRAD_FAILPOINT, see compute-thread.ts); absent in real runs. */
   readonly failpoint?: string;
 }

@@ -17,11 +17,14 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { ComputeThreadOptions, FromCompute, ToCompute } from './compute-messages.js';
 import { Replica } from './trainer.js';
+import { loadModelFile } from '../shared/nn/user-model.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker/compute-thread.js runs as a worker thread only');
 const options = workerData as ComputeThreadOptions;
 const active = await configureBackend({ backend: options.backend, threads: options.threads });
+// A model written in code: this thread builds it, so it loads the file too (the main thread checked it already).
+if (options.module !== undefined) await loadModelFile(options.module);
 let replica: Replica | null = null;
 const stallAfter = parseFailpoint(options.failpoint);
 let assignments = 0;

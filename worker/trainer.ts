@@ -8,7 +8,8 @@
 import type { Dataset } from '../shared/data/dataset.js';
 import { openDataset } from '../shared/data/registry.js';
 import type { Module } from '../shared/nn/module.js';
-import { buildModel, contextLength, parseModelSpec } from '../shared/nn/spec.js';
+import { buildModel, contextLength, isModuleSpec, parseModelSpec } from '../shared/nn/spec.js';
+import { manifestDifference, modelManifest, type Manifest } from '../shared/nn/manifest.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradBucketMessage, GradientsMessage, ParamsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
 import { bucketRange, validBucketPlan } from '../shared/protocol/buckets.js';
@@ -135,6 +136,7 @@ export class Replica {
 
   /** Takes a welcome's parameters and bucket plan (a new replica's, or a rejoin's). */
   welcomed(welcome: WelcomeMessage): void {
+    this.checkManifest(welcome);
     const plan = welcome.buckets && welcome.buckets.length > 1 ? [...welcome.buckets] : [0];
     const problem = validBucketPlan(plan, this.params.length);
     if (problem) throw new ProtocolError('BAD_MESSAGE', `welcome: ${problem}`);
@@ -148,6 +150,24 @@ export class Replica {
     this.load(welcome.params, welcome.version, welcome.buffers);
     // A new session: error feedback starts afresh.
     this.uplink?.reset();
+  }
+
+  /**
+   * Refuses to compute for a coordinator whose model differs from the one built here (the
+   * welcome names and shapes every parameter and buffer): a module file other than the
+   * coordinator's would otherwise have its gradients summed into the wrong tensors.
+   */
+  private checkManifest(welcome: WelcomeMessage): void {
+    const there: Manifest = {
+      parameters: welcome.params.map((t, i) => ({ name: welcome.paramNames?.[i] ?? this.params[i]?.[0] ?? `#${i}`, shape: t.shape })),
+      buffers: (welcome.buffers ?? []).map((t, i) => ({ name: welcome.bufferNames?.[i] ?? this.model.namedBuffers()[i]?.[0] ?? `#${i}`, shape: t.shape })),
+    };
+    const difference = manifestDifference(modelManifest(this.model), there, 'here', "at the coordinator");
+    if (difference) {
+      const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
+      const hint = isModuleSpec(spec) ? ` (--module must be the coordinator's file, ${spec.module}, or build the same parameters)` : '';
+      throw new Error(`the model built here differs from the coordinator's '${spec.name}': ${difference}${hint}`);
+    }
   }
 
   /** A `params` message: the whole next version, or one bucket of it. */

@@ -19,6 +19,7 @@ import { backoffDelay } from './backoff.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import type { BackendName } from '../cli/backend-options.js';
 import { ComputeThread } from './compute-client.js';
+import { loadModelFile } from '../shared/nn/user-model.js';
 import type { ShardReport } from './trainer.js';
 
 export interface WorkerConfig {
@@ -29,6 +30,11 @@ export interface WorkerConfig {
   readonly backend?: BackendName;
   readonly threads?: number;
   readonly dataDir?: string;
+  /**
+   * A module file defining the model in code (--module): loaded (and checked) before joining; the
+   * join names its model, and the replica built from it must match the coordinator's parameters.
+   */
+  readonly module?: string;
   /** Whether this worker may load datasets itself (otherwise samples come over the wire). */
   readonly localData: boolean;
   readonly backoffInitialMs: number;
@@ -74,6 +80,8 @@ export class MeshWorker {
   private stopped = false;
   private socket: WebSocket | null = null;
   private compute: ComputeThread | null = null;
+  /** The model name --module's file defines (sent in join), or null without --module. */
+  private moduleName: string | null = null;
   /** Numbers connections, so that compute replies for a lost one are dropped. */
   private sessionId = 0;
   /** Set when the compute thread dies: the worker cannot go on. */
@@ -127,8 +135,10 @@ export class MeshWorker {
   }
 
   async run(): Promise<WorkerOutcome> {
+    const module = this.config.module !== undefined ? await loadModelFile(this.config.module) : null;
+    this.moduleName = module?.definition.name ?? null;
     this.compute = await ComputeThread.start(
-      { backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir, failpoint: this.config.failpoint },
+      { backend: this.config.backend ?? 'wasm', threads: this.config.threads, dataDir: this.config.dataDir, module: module?.path, failpoint: this.config.failpoint },
       { stallAfterMs: this.config.computeStallMs ?? 60_000 },
     );
     this.log.info('compute thread started', { backend: this.compute.backend, device: this.compute.device, ...(this.compute.adapter ? { adapter: this.compute.adapter } : {}) });
@@ -271,6 +281,7 @@ export class MeshWorker {
             threads: this.config.threads ?? availableParallelism(),
             device: this.compute?.device ?? 'cpu',
             ...(this.compute?.adapter ? { adapter: this.compute.adapter } : {}),
+            ...(this.moduleName !== null ? { module: this.moduleName } : {}),
             datasets: this.config.localData ? knownDatasets() : [],
           },
         });

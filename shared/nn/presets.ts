@@ -1,8 +1,8 @@
 /** Named model specs the CLI knows (`--model mlp`), with the hyper-parameters they are meant for. */
 
-import type { ModelSpec } from './spec.js';
+import type { LayerModelSpec } from './spec.js';
 
-export const PRESETS: Readonly<Record<string, ModelSpec>> = {
+export const PRESETS: Readonly<Record<string, LayerModelSpec>> = {
   /** 784-256-128-10 with ReLU, the Fashion-MNIST baseline (Adam, lr 1e-3, batch 128). */
   mlp: {
     name: 'mlp',

@@ -14,6 +14,10 @@ import { BatchNorm1d, BatchNorm2d } from './normalization.js';
 import { Embedding, GRU, LSTM, RNN } from './recurrent.js';
 import { LayerNorm, PositionalEmbedding, SinusoidalPositions, TransformerBlock } from './attention.js';
 import type { Module } from './module.js';
+import { buildUserModel } from './user-model-build.js';
+import { ModelSpecError } from './model-error.js';
+
+export { ModelSpecError };
 
 const positiveInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
@@ -75,10 +79,35 @@ export const modelSpecSchema = z
   })
   .strict();
 
-export type LayerSpec = z.infer<typeof layerSpecSchema>;
-export type ModelSpec = z.infer<typeof modelSpecSchema>;
+/**
+ * A model written as code: a module file's `defineModel({ name, input, create })` (user-model.ts),
+ * which every process loads itself (`--module FILE`, the same file everywhere, as torchrun runs
+ * the same script on every node). This JSON is what travels and is saved: the coordinator sends
+ * it in the welcome, checkpoints and run records keep it; the code never travels.
+ */
+export const moduleSpecSchema = z
+  .object({
+    name: z.string().min(1),
+    input: z.array(positiveInt).min(1),
+    /** The module file's base name (for messages: each process resolves its own --module path). */
+    module: z.string().min(1),
+    /** The model reads token ids [time] (a language model): the dataset gives windows of this length. */
+    tokens: z.boolean().optional(),
+    defaults: defaultsSchema.optional(),
+  })
+  .strict();
 
-export class ModelSpecError extends Error {}
+export type LayerSpec = z.infer<typeof layerSpecSchema>;
+/** A model as a list of layers (presets and JSON spec files). */
+export type LayerModelSpec = z.infer<typeof modelSpecSchema>;
+export type ModuleModelSpec = z.infer<typeof moduleSpecSchema>;
+export type ModelSpec = LayerModelSpec | ModuleModelSpec;
+export type ModelDefaults = z.infer<typeof defaultsSchema>;
+
+export function isModuleSpec(spec: ModelSpec): spec is ModuleModelSpec {
+  return 'module' in spec;
+}
+
 
 /** The keys a layer of `type` may have (for the message naming an unknown one). */
 function layerKeys(type: unknown): string[] | undefined {
@@ -124,6 +153,16 @@ function describeIssue(issue: z.core.$ZodIssue, json: unknown): string {
  * e.g. PyTorch's `out_channels`, with the keys the layer allows).
  */
 export function parseModelSpec(json: unknown, source = 'model spec'): ModelSpec {
+  if (isRecord(json) && 'module' in json) {
+    const parsed = moduleSpecSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue.path.join('.') || '(root)';
+      if (issue.code === 'unrecognized_keys') throw new ModelSpecError(`${source}: ${where}: unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}; allowed keys: ${Object.keys(moduleSpecSchema.shape).join(', ')}`);
+      throw new ModelSpecError(`${source}: ${where}: ${issue.message}`);
+    }
+    return parsed.data;
+  }
   const result = modelSpecSchema.safeParse(json);
   if (!result.success) {
     // An unknown key explains the rest (`out_channels` for `out` also leaves `out` missing): report it first.
@@ -135,7 +174,7 @@ export function parseModelSpec(json: unknown, source = 'model spec'): ModelSpec 
 }
 
 /** Only the last layer may leave out a linear layer's `out` (it gets the number of classes). */
-function checkWidths(spec: ModelSpec, source = `model '${spec.name}'`): void {
+function checkWidths(spec: LayerModelSpec, source = `model '${spec.name}'`): void {
   spec.layers.forEach((layer, i) => {
     if (layer.type === 'linear' && layer.out === undefined && i !== spec.layers.length - 1) {
       throw new ModelSpecError(
@@ -245,13 +284,18 @@ function planLayer(spec: LayerSpec, input: readonly number[], where: string, con
 }
 
 export interface BuiltModel {
-  readonly model: Sequential;
+  readonly model: Module;
   readonly outputShape: readonly number[];
+}
+
+/** Whether the model reads token ids (a first embedding layer, or a module spec's `tokens`). */
+export function readsTokens(spec: ModelSpec): boolean {
+  return isModuleSpec(spec) ? spec.tokens === true : spec.layers[0]?.type === 'embedding';
 }
 
 /** Tokens per sample a model reads, for sequence models (input [T]); undefined for others. */
 export function contextLength(spec: ModelSpec): number | undefined {
-  return spec.input.length === 1 && spec.layers[0]?.type === 'embedding' ? spec.input[0] : undefined;
+  return spec.input.length === 1 && readsTokens(spec) ? spec.input[0] : undefined;
 }
 
 /** The field of a layer that sets its output width, for messages. */
@@ -259,6 +303,7 @@ const WIDTH_FIELD: Partial<Record<LayerSpec['type'], string>> = { linear: 'out',
 
 /** The last layer that sets a width, and its field ("layer 5 (linear) 'out'"), for messages; null if none does. */
 export function outputWidthLayer(spec: ModelSpec): string | null {
+  if (isModuleSpec(spec)) return null;
   for (let i = spec.layers.length - 1; i >= 0; i--) {
     const field = WIDTH_FIELD[spec.layers[i].type];
     if (field) return `layer ${i} (${spec.layers[i].type}) '${field}'`;
@@ -267,7 +312,7 @@ export function outputWidthLayer(spec: ModelSpec): string | null {
 }
 
 /** `classesUnknown`: sizes that come from the classes are 0 (not known before the data is loaded). */
-function planModel(spec: ModelSpec, buildContext: BuildContext, classesUnknown = false): { layers: PlannedLayer[]; outputShape: number[] } {
+function planModel(spec: LayerModelSpec, buildContext: BuildContext, classesUnknown = false): { layers: PlannedLayer[]; outputShape: number[] } {
   let shape: number[] = [...spec.input];
   const layers: PlannedLayer[] = [];
   const context: LayerContext = { ...(classesUnknown ? { numClasses: 0 } : buildContext), sequence: false };
@@ -292,12 +337,17 @@ function planModel(spec: ModelSpec, buildContext: BuildContext, classesUnknown =
  * `buildModel` makes, without allocating a parameter. Given `numClasses`, the output width must
  * equal it; without, sizes a spec takes from the classes (a last linear layer's `out`) are 0.
  */
-export function modelOutputShape(spec: ModelSpec, numClasses?: number): readonly number[] {
+export function modelOutputShape(spec: LayerModelSpec, numClasses?: number): readonly number[] {
   checkWidths(spec);
   return planModel(spec, { numClasses }, numClasses === undefined).outputShape;
 }
 
+/**
+ * Builds `spec`'s model, drawing its initial values from `rng`. A module spec is built by the
+ * module file this process loaded (user-model.ts), and its output is checked by one forward pass.
+ */
 export function buildModel(spec: ModelSpec, rng: Rng, buildContext: BuildContext = {}): BuiltModel {
+  if (isModuleSpec(spec)) return buildUserModel(spec, rng, buildContext);
   // Presets are not parsed, so their widths are checked here as well.
   checkWidths(spec);
   const { layers, outputShape } = planModel(spec, buildContext);

@@ -31,6 +31,11 @@ export const joinSchema = z.object({
     device: z.enum(['cpu', 'webgpu']),
     /** The GPU adapter's name (webgpu workers), for logs, metrics and the dashboard. */
     adapter: z.string().max(256).optional(),
+    /**
+     * The model this worker can build from code (the name its --module file's defineModel gives):
+     * a run whose model is a module spec takes only workers naming it; absent: none.
+     */
+    module: z.string().max(200).optional(),
     /** Datasets this worker can load by name; an empty list asks for samples on the wire. */
     datasets: z.array(z.string()),
   }),

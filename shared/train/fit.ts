@@ -6,7 +6,7 @@
  */
 
 import type { DatasetDescription } from '../data/registry.js';
-import { modelOutputShape, ModelSpecError, outputWidthLayer, type ModelSpec } from '../nn/spec.js';
+import { isModuleSpec, modelOutputShape, ModelSpecError, outputWidthLayer, readsTokens as specReadsTokens, type ModelSpec } from '../nn/spec.js';
 import { formatShape } from '../tensor/shape.js';
 
 export class RunConfigError extends Error {}
@@ -22,10 +22,10 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * `model` and `dataset` are how the user named them (--model / --dataset).
  */
 export function checkModelFitsDataset(spec: ModelSpec, model: string, dataset: string, data: DatasetDescription): void {
-  const head = `--model ${model} does not fit --dataset ${dataset}`;
-  const readsTokens = spec.layers[0]?.type === 'embedding';
+  const head = `${isModuleSpec(spec) ? '--module' : '--model'} ${model} does not fit --dataset ${dataset}`;
+  const readsTokens = specReadsTokens(spec);
   if (readsTokens && data.input !== 'tokens') {
-    throw new RunConfigError(`${head}: the model reads token ids ${formatShape(spec.input)} (its first layer is an embedding) but the dataset gives ${data.samples} ${formatShape(data.sampleShape)}`);
+    throw new RunConfigError(`${head}: the model reads token ids ${formatShape(spec.input)} (${isModuleSpec(spec) ? 'its definition says tokens: true' : 'its first layer is an embedding'}) but the dataset gives ${data.samples} ${formatShape(data.sampleShape)}`);
   }
   if (!readsTokens && data.input === 'tokens') {
     throw new RunConfigError(
@@ -35,6 +35,8 @@ export function checkModelFitsDataset(spec: ModelSpec, model: string, dataset: s
   if (!sameShape(spec.input, data.sampleShape)) {
     throw new RunConfigError(`${head}: the model's input is ${formatShape(spec.input)} but the dataset's samples are ${data.samples} ${formatShape(data.sampleShape)}`);
   }
+  // A module's output is checked when it is built (one forward pass: user-model-build.ts).
+  if (isModuleSpec(spec)) return;
   let output: readonly number[];
   try {
     // Sizes taken from the classes are 0 here when only the loaded data tells them.

@@ -94,7 +94,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'train',
     kind: 'run',
-    match: /^npx meshgrad train --model \S+ .*$/,
+    match: /^npx meshgrad train --(model|module) \S+ .*$/,
     limitSteps: true,
     rewrites: [{ from: /--seed SEED\b/, to: '--seed 1', why: 'SEED is a placeholder for the seed column of the table' }],
     expect: /test accuracy [\d.]+%/,
