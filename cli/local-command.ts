@@ -17,6 +17,7 @@ import { metricsEndpoint } from './metrics-options.js';
 import { jsonLineToText } from './logger.js';
 import { resolveToken } from './token.js';
 import { packageRoot } from '../shared/util/paths.js';
+import { parseUserDataset } from '../shared/data/user-datasets.js';
 import { positiveInt } from './flags.js';
 import { configureBackend, hostBackendFlags } from './backend-options.js';
 import type { Output } from './progress.js';
@@ -53,6 +54,15 @@ function spawnWorker(url: string, token: string, name: string, logLevel: string,
     if (stream) createInterface({ input: stream }).on('line', (line) => out.write(workerLine(name, line, interactive)));
   }
   return child;
+}
+
+/**
+ * The workers read the run's data themselves, as the coordinator does (same machine, same files):
+ * the same --data-dir, and a user dataset offered by the same `KIND:PATH` string (relative paths
+ * resolve alike, the workers sharing this process's working directory).
+ */
+export function localDataFlags(dataset: string, dataDir: string | undefined): string[] {
+  return [...(dataDir !== undefined ? ['--data-dir', resolve(dataDir)] : []), ...(parseUserDataset(dataset) !== null ? ['--dataset', dataset] : [])];
 }
 
 /** --help says what `local` does with the coordinator's options it gives other defaults. */
@@ -111,7 +121,8 @@ export function localCommand(out: Output, interactive: boolean): Command {
     try {
       const summary = await runCoordinator(config, out, interactive, flags.logLevel, metricsEndpoint(flags, cmd), (c) => {
         out.write(`coordinator listening on ${c.url}`);
-        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, [`--backend`, flags.backend, '--threads', String(workerThreads), ...(flags.module !== undefined ? ['--module', resolve(flags.module)] : [])]));
+        const extra = [`--backend`, flags.backend, '--threads', String(workerThreads), ...(flags.module !== undefined ? ['--module', resolve(flags.module)] : []), ...localDataFlags(config.dataset, config.dataDir)];
+        for (let i = 1; i <= flags.workers; i++) children.push(spawnWorker(c.url, token, localWorkerName(i), flags.workerLogLevel, out, interactive, extra));
       }, true, undefined, recorder); // a developer's view: progress and epochs as text lines, as `train` prints them
       await recorder.close();
       await reportSummary(out, summary, config.save, flags.summaryJson, recorder.record());

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { sweepTempFiles } from '../shared/checkpoint/atomic.js';
 import { saveCheckpoint } from '../shared/checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit, SubsetDataset, type Dataset } from '../shared/data/dataset.js';
+import { datasetFingerprint, type DatasetFingerprint } from '../shared/data/fingerprint.js';
 import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
@@ -127,6 +128,8 @@ export class Coordinator {
   private readonly sampler: BatchSampler;
   /** The training split (after --train-samples): workers' sample indices refer to it. */
   private readonly pool: Dataset;
+  /** The training split's fingerprint, sent to workers that read their samples themselves. */
+  private readonly datasetCheck: DatasetFingerprint;
   /** What the run trains on: `pool`, less the validation samples when --val-fraction holds some out. */
   private readonly train: Dataset;
   /** train's sample i is pool's sample trainIndex[i] (null: the same index). */
@@ -205,6 +208,7 @@ export class Coordinator {
     this.compression = compression;
     const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn });
     this.vocabulary = data.vocabulary ?? null;
+    this.datasetCheck = datasetFingerprint(data.train);
     this.pool = firstSamples(data.train, config.trainSamples);
     const valFraction = config.valFraction ?? 0;
     if (config.earlyStoppingPatience !== undefined && !(valFraction > 0)) throw new Error('early stopping needs a validation split: pass --val-fraction as well');
@@ -504,6 +508,8 @@ export class Coordinator {
       dataset: this.config.dataset,
       numClasses: this.train.numClasses,
       sendSamples: wantsSamples,
+      ...(this.config.labelColumn !== undefined ? { datasetOptions: { labelColumn: this.config.labelColumn } } : {}),
+      ...(wantsSamples ? {} : { datasetCheck: { ...this.datasetCheck, sampleShape: [...this.datasetCheck.sampleShape] } }),
       seed: this.config.seed,
       labelSmoothing: this.config.labelSmoothing,
       heartbeatMs: this.config.heartbeatMs,
@@ -516,7 +522,7 @@ export class Coordinator {
       buckets: this.bucketStarts.length > 1 ? this.bucketStarts : undefined,
       local: this.syncEvery > 1 ? this.innerSettings() : undefined,
     });
-    this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, device: msg.capabilities.device, ...(msg.capabilities.adapter ? { adapter: msg.capabilities.adapter } : {}), active: this.activeWorkers.length });
+    this.log.info('worker joined', { worker: link.label, remote: conn.remote, threads: link.threads, device: msg.capabilities.device, samples: wantsSamples ? 'sent' : 'read by the worker', ...(msg.capabilities.adapter ? { adapter: msg.capabilities.adapter } : {}), active: this.activeWorkers.length });
     this.onMembershipChange();
   }
 

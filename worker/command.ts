@@ -1,6 +1,7 @@
 /** `meshgrad worker`: join a coordinator and compute gradients for it until the run ends. */
 
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseUserDataset, USER_DATASET_FORMS } from '../shared/data/user-datasets.js';
 import { Registry } from 'prom-client';
 import { positiveFloat, positiveInt } from '../cli/flags.js';
 import { createCliLogger, LOG_LEVELS, type LogLevel } from '../cli/logger.js';
@@ -16,6 +17,8 @@ interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
   name?: string;
   dataDir?: string;
   module?: string;
+  /** User datasets (KIND:PATH) this worker reads itself (--dataset, repeatable). */
+  dataset: string[];
   localData: boolean;
   backoffMax: number;
   giveUpAfter?: number;
@@ -26,6 +29,18 @@ interface WorkerFlags extends BackendFlags, MetricsFlags, TokenFlags {
 }
 
 const env = (o: Option, name: string): Option => o.env(`MESHGRAD_${name}`);
+
+/** --dataset, repeatable: a well-formed KIND:PATH (the bundled datasets are offered already). */
+function collectDataset(value: string, previous: string[]): string[] {
+  let ref;
+  try {
+    ref = parseUserDataset(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  if (ref === null) throw new InvalidArgumentError(`'${value}' is not a user dataset; expected one of ${USER_DATASET_FORMS.join(', ')} (bundled datasets need no --dataset)`);
+  return [...previous, value];
+}
 
 function checkUrl(value: string): string {
   let url: URL;
@@ -47,6 +62,14 @@ export function workerCommand(interactive: boolean): Command {
     .addOption(env(new Option('--name <name>', 'a name for this worker in the coordinator logs'), 'WORKER_NAME'))
     .addOption(env(new Option('--data-dir <dir>', 'read dataset files from this directory'), 'DATA_DIR'))
     .addOption(env(new Option('--module <file>', "the JavaScript module file that defines the run's model in code (defineModel), when the coordinator trains one: the same file the coordinator was given"), 'MODULE'))
+    .addOption(
+      env(
+        new Option('--dataset <KIND:PATH>', "a user dataset this worker reads its shards from itself, spelled exactly as the coordinator's --dataset (the path is read on this machine, relative to --data-dir); repeatable. The coordinator checks it holds the same samples; without it, samples come over the wire")
+          .argParser(collectDataset)
+          .default([]),
+        'DATASET',
+      ),
+    )
     .addOption(env(new Option('--no-local-data', 'ask the coordinator to send samples instead of loading the dataset here'), 'NO_LOCAL_DATA'))
     .addOption(env(new Option('--backoff-max <seconds>', 'longest wait between reconnection attempts').argParser(positiveFloat).default(10), 'BACKOFF_MAX'))
     .addOption(env(new Option('--give-up-after <seconds>', 'exit if no coordinator accepts this worker for this long (default: keep trying)').argParser(positiveFloat), 'GIVE_UP_AFTER'))
@@ -89,6 +112,7 @@ function createWorker(flags: WorkerFlags, url: string, token: string | null, log
     dataDir: flags.dataDir,
     module: flags.module,
     localData: flags.localData,
+    userDatasets: flags.dataset,
     backoffInitialMs: 250,
     backoffMaxMs: flags.backoffMax * 1000,
     giveUpAfterMs: flags.giveUpAfter === undefined ? undefined : flags.giveUpAfter * 1000,

@@ -6,6 +6,7 @@
  */
 
 import type { Dataset } from '../shared/data/dataset.js';
+import { datasetFingerprint, fingerprintDifference } from '../shared/data/fingerprint.js';
 import { openDataset } from '../shared/data/registry.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength, isModuleSpec, parseModelSpec } from '../shared/nn/spec.js';
@@ -36,6 +37,11 @@ export interface ShardReport extends GradientTiming {
   loss: number;
   /** Gradients to wire tensors, the frame's encoding and the hand-off to the socket. */
   encodeSeconds: number;
+}
+
+/** What decides which samples an index names: the dataset string and how it is opened. */
+function datasetKey(welcome: WelcomeMessage): string {
+  return JSON.stringify([welcome.dataset, welcome.datasetOptions?.labelColumn ?? null]);
 }
 
 export class Replica {
@@ -83,7 +89,7 @@ export class Replica {
   private readonly hostParams: Float32Array[];
   private readonly hostBuffers: Float32Array[];
 
-  constructor(private readonly welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
+  constructor(private welcome: WelcomeMessage, private readonly dataDir: string | undefined, workerSeed: number) {
     const spec = parseModelSpec(welcome.model, 'model spec from the coordinator');
     this.specJson = JSON.stringify(spec);
     // Initial values are replaced by the coordinator's right away; dropout's streams are
@@ -137,6 +143,10 @@ export class Replica {
   /** Takes a welcome's parameters and bucket plan (a new replica's, or a rejoin's). */
   welcomed(welcome: WelcomeMessage): void {
     this.checkManifest(welcome);
+    // A rejoin (perhaps to a restarted coordinator): its seed, smoothing and dataset from now on.
+    if (datasetKey(welcome) !== datasetKey(this.welcome)) this.dataset = null;
+    this.welcome = welcome;
+    this.checkDataset(welcome);
     const plan = welcome.buckets && welcome.buckets.length > 1 ? [...welcome.buckets] : [0];
     const problem = validBucketPlan(plan, this.params.length);
     if (problem) throw new ProtocolError('BAD_MESSAGE', `welcome: ${problem}`);
@@ -330,8 +340,28 @@ export class Replica {
   }
 
   private localDataset(): Dataset {
-    if (!this.dataset) this.dataset = openDataset(this.welcome.dataset, { dataDir: this.dataDir, contextLength: this.contextLength }).train;
+    if (!this.dataset) {
+      const { dataset, datasetOptions } = this.welcome;
+      this.dataset = openDataset(dataset, { dataDir: this.dataDir, contextLength: this.contextLength, labelColumn: datasetOptions?.labelColumn }).train;
+    }
     return this.dataset;
+  }
+
+  /**
+   * A worker that reads its samples itself must read the coordinator's: its copy's fingerprint
+   * (size, shape, classes, a hash of spread samples) must equal the welcome's, or it refuses to
+   * compute (the indices it is sent would name other samples here).
+   */
+  private checkDataset(welcome: WelcomeMessage): void {
+    if (welcome.sendSamples || welcome.datasetCheck === undefined) return;
+    let ds: Dataset;
+    try {
+      ds = this.localDataset();
+    } catch (err) {
+      throw new Error(`cannot read the run's dataset ${welcome.dataset} here: ${(err as Error).message}`);
+    }
+    const difference = fingerprintDifference(datasetFingerprint(ds), welcome.datasetCheck);
+    if (difference) throw new Error(`the dataset ${welcome.dataset} read here differs from the coordinator's: ${difference} (give this worker the same data, or leave --dataset out so that samples come over the wire)`);
   }
 
 

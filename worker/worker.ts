@@ -37,6 +37,8 @@ export interface WorkerConfig {
   readonly module?: string;
   /** Whether this worker may load datasets itself (otherwise samples come over the wire). */
   readonly localData: boolean;
+  /** User datasets (KIND:PATH) this worker can read itself (--dataset), offered with the bundled ones. */
+  readonly userDatasets?: readonly string[];
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   /** Give up after this long without a successful join (default: never). */
@@ -282,7 +284,7 @@ export class MeshWorker {
             device: this.compute?.device ?? 'cpu',
             ...(this.compute?.adapter ? { adapter: this.compute.adapter } : {}),
             ...(this.moduleName !== null ? { module: this.moduleName } : {}),
-            datasets: this.config.localData ? knownDatasets() : [],
+            datasets: this.config.localData ? [...knownDatasets(), ...(this.config.userDatasets ?? [])] : [],
           },
         });
       });

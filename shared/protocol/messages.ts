@@ -36,8 +36,12 @@ export const joinSchema = z.object({
      * a run whose model is a module spec takes only workers naming it; absent: none.
      */
     module: z.string().max(200).optional(),
-    /** Datasets this worker can load by name; an empty list asks for samples on the wire. */
-    datasets: z.array(z.string()),
+    /**
+     * Datasets this worker can load itself: bundled names, and `KIND:PATH` user datasets it was
+     * given (`worker --dataset`, the path on its own machine); an empty list asks for samples on
+     * the wire. The coordinator matches its --dataset string exactly.
+     */
+    datasets: z.array(z.string().max(4096)),
   }),
 });
 
@@ -52,6 +56,20 @@ export const welcomeSchema = z.object({
   numClasses: int.positive(),
   /** When true, assignments carry the samples themselves. */
   sendSamples: z.boolean(),
+  /** How to open `dataset` (csv:/tsv: --label), so that a worker reading it itself reads the same samples. */
+  datasetOptions: z.object({ labelColumn: z.string().max(4096).optional() }).optional(),
+  /**
+   * When the worker reads its samples itself (sendSamples false): the coordinator's training
+   * split's fingerprint (shared/data/fingerprint.ts); a worker whose copy differs refuses to compute.
+   */
+  datasetCheck: z
+    .object({
+      size: int.positive(),
+      sampleShape: z.array(int.positive()).max(8),
+      numClasses: int.positive(),
+      digest: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .optional(),
   seed: int,
   labelSmoothing: z.number().min(0).lt(1),
   heartbeatMs: int.positive(),
