@@ -4,16 +4,23 @@
  */
 
 import cliProgress from 'cli-progress';
+import type { EvalResult } from '../shared/train/classify.js';
 import type { EpochEvent, StepEvent, TrainReporter } from '../shared/train/single-process.js';
 
 export interface Output {
   write(line: string): void;
 }
 
+/** A split's second figure: its accuracy, or for regression its RMSE. */
+function figure(r: EvalResult): string {
+  return r.rmse !== undefined ? `rmse ${r.rmse.toPrecision(5)}` : `acc ${(r.accuracy * 100).toFixed(2)}%`;
+}
+
 function epochLine(e: EpochEvent): string {
   const rss = e.rssBytes === undefined ? '' : ` | rss ${(e.rssBytes / 2 ** 20).toFixed(0)} MiB`;
-  const val = e.val ? ` | val loss ${e.val.loss.toFixed(4)} acc ${(e.val.accuracy * 100).toFixed(2)}%` : '';
-  return `epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAccuracy * 100).toFixed(2)}%${val} | test loss ${e.test.loss.toFixed(4)} acc ${(e.test.accuracy * 100).toFixed(2)}% | ${e.seconds.toFixed(1)} s${rss}`;
+  const val = e.val ? ` | val loss ${e.val.loss.toFixed(4)} ${figure(e.val)}` : '';
+  const train = Number.isNaN(e.trainAccuracy) && e.test.rmse !== undefined ? '' : ` acc ${(e.trainAccuracy * 100).toFixed(2)}%`;
+  return `epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}${train}${val} | test loss ${e.test.loss.toFixed(4)} ${figure(e.test)} | ${e.seconds.toFixed(1)} s${rss}`;
 }
 
 class LineReporter implements TrainReporter {

@@ -99,10 +99,24 @@ export function defaultReportPath(run: string): string {
 }
 
 const SPLITS = [
-  { name: 'train', color: '#1f77b4', loss: 'trainLoss', accuracy: 'trainAccuracy' },
-  { name: 'val', color: '#ff7f0e', loss: 'valLoss', accuracy: 'valAccuracy' },
-  { name: 'test', color: '#2ca02c', loss: 'testLoss', accuracy: 'testAccuracy' },
+  { name: 'train', color: '#1f77b4', loss: 'trainLoss', accuracy: 'trainAccuracy', rmse: null },
+  { name: 'val', color: '#ff7f0e', loss: 'valLoss', accuracy: 'valAccuracy', rmse: 'valRmse' },
+  { name: 'test', color: '#2ca02c', loss: 'testLoss', accuracy: 'testAccuracy', rmse: 'testRmse' },
 ] as const;
+
+/** Whether a history is a regression run's (RMSE figures instead of accuracy). */
+function isRegression(history: readonly EpochRecord[]): boolean {
+  return history.some((r) => typeof r.testRmse === 'number' || typeof r.valRmse === 'number');
+}
+
+/** The RMSE curves of a regression run (validation and test: training has none). */
+function rmseSeries(history: readonly EpochRecord[]): Series[] {
+  return SPLITS.flatMap((s) => {
+    const key = s.rmse;
+    if (key === null || !history.some((r) => typeof r[key] === 'number')) return [];
+    return [{ name: s.name, color: s.color, points: history.map((r) => [r.epoch, r[key] ?? null] as const) }];
+  });
+}
 
 /** The splits a history has figures for (val only with a validation split). */
 function seriesOf(history: readonly EpochRecord[], metric: 'loss' | 'accuracy'): Series[] {
@@ -141,13 +155,16 @@ export function renderReport(input: ReportInput): string {
   const last = history.at(-1);
   // The summary's figures follow early stopping's restored parameters; a directory has the last epoch's.
   const testAccuracy = typeof summary.testAccuracy === 'number' ? summary.testAccuracy : last?.testAccuracy;
+  const regression = isRegression(history) || typeof summary.testRmse === 'number';
+  const testRmse = typeof summary.testRmse === 'number' ? summary.testRmse : last?.testRmse;
+  const lossName = typeof config.loss === 'string' ? config.loss : regression ? 'mse' : 'cross-entropy';
   const testLoss = typeof summary.testLoss === 'number' ? summary.testLoss : last?.testLoss;
   const steps = typeof summary.steps === 'number' ? summary.steps : (input.checkpoint?.step ?? last?.step);
   const model = isObject(config.model) && typeof config.model.name === 'string' ? config.model.name : String(config.modelSource ?? 'model');
   const dataset = typeof config.dataset === 'string' ? config.dataset : 'dataset';
   const title = `meshgrad run: ${model} on ${dataset}`;
   const facts = [
-    `<span id="test-accuracy" data-value="${testAccuracy ?? ''}">test accuracy <b>${percent(testAccuracy)}</b></span>`,
+    regression ? `<span id="test-rmse" data-value="${testRmse ?? ''}">test RMSE <b>${fixed(testRmse)}</b></span>` : `<span id="test-accuracy" data-value="${testAccuracy ?? ''}">test accuracy <b>${percent(testAccuracy)}</b></span>`,
     `<span id="test-loss" data-value="${testLoss ?? ''}">test loss <b>${fixed(testLoss)}</b></span>`,
     `<span>${history.length} epoch(s), ${steps ?? '–'} steps</span>`,
   ];
@@ -157,8 +174,10 @@ export function renderReport(input: ReportInput): string {
   if (input.checkpoint) facts.push(`<span>checkpoint ${escapeXml(input.checkpoint.path)}${input.checkpoint.step === null ? '' : ` at step ${input.checkpoint.step}`}</span>`);
   const charts = history.length
     ? [
-        lineChart({ title: 'Loss', metric: 'loss', xLabel: 'epoch', yLabel: 'cross-entropy loss', series: seriesOf(history, 'loss') }),
-        lineChart({ title: 'Accuracy', metric: 'accuracy', xLabel: 'epoch', yLabel: 'accuracy', series: seriesOf(history, 'accuracy'), formatY: (v) => `${Number((v * 100).toPrecision(4))}%` }),
+        lineChart({ title: 'Loss', metric: 'loss', xLabel: 'epoch', yLabel: `${lossName} loss`, series: seriesOf(history, 'loss') }),
+        regression
+          ? lineChart({ title: 'RMSE', metric: 'rmse', xLabel: 'epoch', yLabel: 'root mean squared error', series: rmseSeries(history) })
+          : lineChart({ title: 'Accuracy', metric: 'accuracy', xLabel: 'epoch', yLabel: 'accuracy', series: seriesOf(history, 'accuracy'), formatY: (v) => `${Number((v * 100).toPrecision(4))}%` }),
       ].join('\n')
     : '<p class="warn">The run recorded no epoch (it stopped before the first one ended): no curves.</p>';
   const columns = METRICS_COLUMNS;

@@ -28,6 +28,9 @@ export interface EpochRecord {
   readonly valAccuracy: number | null;
   readonly testLoss: number | null;
   readonly testAccuracy: number | null;
+  /** Regression runs (--loss mse or huber): the splits' root mean squared error; null otherwise. */
+  readonly valRmse: number | null;
+  readonly testRmse: number | null;
   /** The learning rate of the epoch's last step. */
   readonly lr: number | null;
   /** Wall seconds of the epoch, its evaluation included. */
@@ -44,6 +47,8 @@ export const METRICS_COLUMNS: readonly (readonly [string, keyof EpochRecord])[] 
   ['val_accuracy', 'valAccuracy'],
   ['test_loss', 'testLoss'],
   ['test_accuracy', 'testAccuracy'],
+  ['val_rmse', 'valRmse'],
+  ['test_rmse', 'testRmse'],
   ['lr', 'lr'],
   ['seconds', 'seconds'],
 ];
@@ -67,6 +72,9 @@ export interface RunConfigRecord {
     readonly clipNorm: number | null;
     readonly labelSmoothing: number;
   };
+  /** The loss minimised: cross-entropy, mse or huber (with its delta). */
+  readonly loss: string;
+  readonly huberDelta: number | null;
   readonly batchSize: number;
   readonly seed: number;
   /** null: unbounded (--max-steps alone). */
@@ -130,6 +138,8 @@ export function runConfigOf(command: RunConfigRecord['command'], config: TrainCo
       clipNorm: orNull(config.clipNorm),
       labelSmoothing: config.labelSmoothing,
     },
+    loss: config.loss ?? 'cross-entropy',
+    huberDelta: config.loss === 'huber' ? (config.huberDelta ?? 1) : null,
     batchSize: config.batchSize,
     seed: config.seed,
     epochs: Number.isFinite(config.epochs) ? config.epochs : null,
@@ -174,6 +184,8 @@ export function epochRecordOf(e: EpochEvent, step: number, lr: number | null): E
     valAccuracy: finiteOrNull(e.val?.accuracy),
     testLoss: finiteOrNull(e.test.loss),
     testAccuracy: finiteOrNull(e.test.accuracy),
+    valRmse: finiteOrNull(e.val?.rmse),
+    testRmse: finiteOrNull(e.test.rmse),
     lr: finiteOrNull(lr ?? undefined),
     seconds: finiteOrNull(e.seconds),
   };

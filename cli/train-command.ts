@@ -9,6 +9,7 @@ import { resolveModelSpec } from '../shared/nn/resolve.js';
 import { loadedModelSpec, loadModelFile } from '../shared/nn/user-model.js';
 import { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from '../shared/optim/factory.js';
 import { trainSingleProcess, type TrainConfig } from '../shared/train/single-process.js';
+import { LOSS_NAMES, type LossName } from '../shared/train/objective.js';
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
 import { createReporter, type Output } from './progress.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
@@ -35,6 +36,8 @@ export interface TrainFlags extends BackendFlags {
   warmupSteps: number;
   clipNorm?: number;
   labelSmoothing: number;
+  loss?: LossName;
+  huberDelta: number;
   seed: number;
   maxSteps?: number;
   trainSamples?: number;
@@ -69,6 +72,8 @@ export function addTrainingOptions(cmd: Command): Command {
     .addOption(env(new Option('--warmup-steps <n>', 'linear learning-rate warm-up steps').argParser(nonNegativeInt).default(0), 'WARMUP_STEPS'))
     .addOption(env(new Option('--clip-norm <norm>', 'clip gradients to this global L2 norm').argParser(positiveFloat), 'CLIP_NORM'))
     .addOption(env(new Option('--label-smoothing <eps>', 'label smoothing of the cross-entropy target').argParser(fraction).default(0), 'LABEL_SMOOTHING'))
+    .addOption(env(new Option('--loss <name>', "the loss: cross-entropy over class labels, or mse / huber for regression (a csv: dataset's --label column is then read as numeric targets; figures: loss and RMSE)").choices(LOSS_NAMES).default('cross-entropy'), 'LOSS'))
+    .addOption(env(new Option('--huber-delta <d>', '--loss huber: where the squared error turns linear (torch.nn.HuberLoss delta)').argParser(positiveFloat).default(1), 'HUBER_DELTA'))
     .addOption(env(new Option('--seed <n>', 'seed of every random choice').argParser(integer).default(1), 'SEED'))
     .addOption(env(new Option('--max-steps <n>', 'stop after this many optimizer steps; without --epochs, run as many epochs as that takes (with --epochs, whichever ends first)').argParser(positiveInt), 'MAX_STEPS'))
     .addOption(env(new Option('--train-samples <n>', 'train on the first n training samples only').argParser(positiveInt), 'TRAIN_SAMPLES'))
@@ -121,6 +126,8 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     warmupSteps: flags.warmupSteps,
     clipNorm: flags.clipNorm ?? model.defaults?.clipNorm,
     labelSmoothing: flags.labelSmoothing,
+    loss: flags.loss,
+    ...(flags.loss === 'huber' ? { huberDelta: flags.huberDelta } : {}),
     seed: flags.seed,
     maxSteps: flags.maxSteps,
     trainSamples: flags.trainSamples,
@@ -149,7 +156,7 @@ export function trainCommand(out: Output, interactive: boolean): Command {
     }
     out.write(`training ${config.model.name} on ${config.dataset}: ${Number.isFinite(config.epochs) ? `${config.epochs} epoch(s)` : `${config.maxSteps} steps`}, batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
     const { summary } = await trainSingleProcess(config, recorder.wrap(createReporter(out, interactive))).finally(() => Promise.all([active.close(), recorder.close()]));
-    out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
+    out.write(`${summary.testRmse !== undefined ? `test RMSE ${summary.testRmse.toPrecision(5)}` : `test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`}, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
     out.write(`peak resident memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
     if (config.save) out.write(`saved parameters to ${config.save}`);
     if (flags.metricsCsv) out.write(`wrote ${recorder.history.length} epoch(s) of metrics to ${flags.metricsCsv}`);

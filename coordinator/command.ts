@@ -213,7 +213,7 @@ async function runStarted(coordinator: Coordinator, onListening?: (c: Coordinato
 export async function reportSummary(out: Output & { summary?(s: CoordinatorSummary): void }, summary: CoordinatorSummary, save: string | undefined, summaryJson: string | undefined, record?: RunRecord): Promise<void> {
   if (out.summary) out.summary(summary);
   else if (summary.interrupted) out.write(`stopped after ${summary.steps} steps${summary.checkpoint ? `; checkpoint ${summary.checkpoint}` : ''}`);
-  else out.write(`test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s with ${summary.workersJoined} worker(s)`);
+  else out.write(`${summary.testRmse !== undefined ? `test RMSE ${summary.testRmse.toPrecision(5)}` : `test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`}, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s with ${summary.workersJoined} worker(s)`);
   if (summary.checkpoint) out.write(`checkpoint: ${summary.checkpoint}`);
   if (save) out.write(`saved parameters to ${save}`);
   if (summaryJson) {

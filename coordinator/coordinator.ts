@@ -31,6 +31,7 @@ import { toWire, type WireTensor } from '../shared/protocol/wire-tensor.js';
 import { checkBatchSize } from '../shared/train/fit.js';
 import { backendOf, evaluateUnlessAbandoned, type EvalResult } from '../shared/train/classify.js';
 import { EarlyStopping } from '../shared/train/early-stopping.js';
+import { objectiveFor, taskOfLoss, type Objective } from '../shared/train/objective.js';
 import type { VectorOps } from '../shared/optim/vector-ops.js';
 import { bufferSlots, checkpointParams, paramSlots } from '../shared/train/params.js';
 import type { TrainReporter, TrainSummary } from '../shared/train/single-process.js';
@@ -128,6 +129,8 @@ export class Coordinator {
   private readonly sampler: BatchSampler;
   /** The training split (after --train-samples): workers' sample indices refer to it. */
   private readonly pool: Dataset;
+  /** The loss the workers minimise and the evaluations report (shared/train/objective.ts). */
+  private readonly objective: Objective;
   /** The training split's fingerprint, sent to workers that read their samples themselves. */
   private readonly datasetCheck: DatasetFingerprint;
   /** What the run trains on: `pool`, less the validation samples when --val-fraction holds some out. */
@@ -206,7 +209,8 @@ export class Coordinator {
     const compression: unknown = config.compress ?? 'none';
     if (!isCompressionMode(compression)) throw new Error(`--compress ${String(compression)}: not a compression mode (none, fp16, bf16 or int8)`);
     this.compression = compression;
-    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn });
+    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
+    this.objective = objectiveFor(data.train, config);
     this.vocabulary = data.vocabulary ?? null;
     this.datasetCheck = datasetFingerprint(data.train);
     this.pool = firstSamples(data.train, config.trainSamples);
@@ -512,6 +516,7 @@ export class Coordinator {
       ...(wantsSamples ? {} : { datasetCheck: { ...this.datasetCheck, sampleShape: [...this.datasetCheck.sampleShape] } }),
       seed: this.config.seed,
       labelSmoothing: this.config.labelSmoothing,
+      ...(this.objective.loss !== 'cross-entropy' ? { objective: { ...this.objective } } : {}),
       heartbeatMs: this.config.heartbeatMs,
       compression: this.compression,
       version: this.cursor.version,
@@ -855,6 +860,7 @@ export class Coordinator {
       // A language model's sample has T labels: y is [size, T] then, else [size].
       const labelsPerSample = batch.y.length / batch.size;
       msg.samples = { x: toWire(batch.x, [batch.size, ...batch.sampleShape]), y: toWire(batch.y, labelsPerSample === 1 ? [batch.size] : [batch.size, labelsPerSample]) };
+      if (batch.targets) msg.samples.t = toWire(batch.targets, [batch.size, batch.targets.length / Math.max(batch.size, 1)]);
     }
     link.assigned(round.step, shard.id);
     link.conn.send(msg);
@@ -1200,7 +1206,7 @@ export class Coordinator {
           break outer;
         }
         test = testResult;
-        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)), test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
+        this.reporter.epoch({ epoch, trainLoss: lastTrainLoss, trainAccuracy: this.objective.loss === 'cross-entropy' ? c.epochCorrect / (c.epochSeen * (this.train.labelsPerSample ?? 1)) : NaN, test, val: valResult, seconds: (performance.now() - epochStart) / 1000, rssBytes: process.memoryUsage().rss });
         if (c.batch >= ranges) this.cursor = { ...c, epoch: epoch + 1, batch: 0, epochLossSum: 0, epochCorrect: 0, epochSeen: 0 };
         if (this.stopper && valResult && this.stopper.observe(valResult.loss, [...this.slots, ...bufferSlots(this.model)], epoch)) {
           this.log.info('early stopping', { epoch: epoch + 1, bestEpoch: this.stopper.bestEpochIndex + 1, bestValidationLoss: this.stopper.bestLoss });
@@ -1248,6 +1254,7 @@ export class Coordinator {
     }
     return {
       testAccuracy: test.accuracy,
+      ...(test.rmse !== undefined ? { testRmse: test.rmse } : {}),
       testLoss: test.loss,
       trainLoss: lastTrainLoss,
       steps: this.cursor.step,
@@ -1268,7 +1275,7 @@ export class Coordinator {
    * are answered; null if a stop that has waited --stop-timeout abandoned it.
    */
   private async evaluateSplit(split: 'validation' | 'test', dataset: Dataset): Promise<EvalResult | null> {
-    const r = await evaluateUnlessAbandoned(this.model, dataset, () => this.abandoning);
+    const r = await evaluateUnlessAbandoned(this.model, dataset, () => this.abandoning, undefined, undefined, this.objective);
     if (r === null) {
       this.log.warn('stop: abandoned the evaluation', { split, lastCompletedStep: this.cursor.step });
       return null;

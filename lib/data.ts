@@ -4,7 +4,7 @@
  * subsets and splits, and BatchSampler (seeded per-epoch batch orders).
  */
 
-export type { Batch, BatchBuffers, Dataset } from '../shared/data/dataset.js';
+export type { Batch, BatchBuffers, Dataset, DatasetTask } from '../shared/data/dataset.js';
 export { ImageClassificationDataset, SubsetDataset, firstSamples, trainValSplit, sampleSizeOf, ensureBatchBuffers, type ImageClassificationDatasetInit } from '../shared/data/dataset.js';
 export { InMemoryDataset, datasetFromArrays, type InMemoryDatasetInit } from '../shared/data/in-memory.js';
 export { BatchSampler, epochPermutation, type BatchSamplerOptions } from '../shared/data/sampler.js';

@@ -1,6 +1,6 @@
 /**
  * `meshgrad/train`: training and evaluation. `train(model, { train, test, epochs, ... })` (also
- * `fit`) trains any classification Module on Dataset objects; `train({ model: 'mlp', dataset:
+ * `fit`) trains any Module on Dataset objects (classification, or regression with loss 'mse' / 'huber'); `train({ model: 'mlp', dataset:
  * 'fashion-mnist', ... })` is `meshgrad train` from code (a spec or preset and a bundled dataset).
  * Both run the same loop and report through onStep / onEpoch callbacks. evaluate / evaluateAsync
  * score a model; computeGradients is one step's forward, loss and backward for custom loops.
@@ -16,6 +16,7 @@ export { trainSingleProcess, type EpochEvent, type StepEvent, type StepTiming, t
 export { evaluate, evaluateAsync, computeGradients, batchInput, type EvalResult, type StepResult } from '../shared/train/classify.js';
 export { runTrainingLoop, type LoopData, type LoopSettings, type LoopOutcome } from '../shared/train/loop.js';
 export { saveModel, loadModel } from '../shared/train/model-file.js';
+export { LOSS_NAMES, objectiveFor, type LossName, type Objective } from '../shared/train/objective.js';
 
 /** `meshgrad train`'s settings from code: everything but model and dataset has the CLI's default. */
 export interface TrainRunOptions extends Partial<Omit<TrainConfig, 'model' | 'dataset'>> {

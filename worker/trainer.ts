@@ -5,9 +5,10 @@
  * bucket by bucket as backward finishes them, compressed when the run says so.
  */
 
-import type { Dataset } from '../shared/data/dataset.js';
+import type { Batch, Dataset } from '../shared/data/dataset.js';
 import { datasetFingerprint, fingerprintDifference } from '../shared/data/fingerprint.js';
 import { openDataset } from '../shared/data/registry.js';
+import { taskOfLoss, type Objective } from '../shared/train/objective.js';
 import type { Module } from '../shared/nn/module.js';
 import { buildModel, contextLength, isModuleSpec, parseModelSpec } from '../shared/nn/spec.js';
 import { manifestDifference, modelManifest, type Manifest } from '../shared/nn/manifest.js';
@@ -41,7 +42,12 @@ export interface ShardReport extends GradientTiming {
 
 /** What decides which samples an index names: the dataset string and how it is opened. */
 function datasetKey(welcome: WelcomeMessage): string {
-  return JSON.stringify([welcome.dataset, welcome.datasetOptions?.labelColumn ?? null]);
+  return JSON.stringify([welcome.dataset, welcome.datasetOptions?.labelColumn ?? null, objectiveOf(welcome).loss]);
+}
+
+/** The run's loss, from the welcome (absent: cross-entropy with its label smoothing). */
+function objectiveOf(welcome: WelcomeMessage): Objective {
+  return welcome.objective ?? { loss: 'cross-entropy', labelSmoothing: welcome.labelSmoothing };
 }
 
 export class Replica {
@@ -266,7 +272,7 @@ export class Replica {
    * shards is the sample-weighted mean change. The replica goes back to θ_start: the coordinator's
    * parameters are the ones that count (and, with compression, the ones deltas apply to).
    */
-  private computeLocal(assign: AssignMessage, lrs: readonly number[], batch: { x: Float32Array; y: Int32Array; size: number; sampleShape: readonly number[] }, started: number, send: (message: GradientsMessage) => void): ShardReport {
+  private computeLocal(assign: AssignMessage, lrs: readonly number[], batch: Batch, started: number, send: (message: GradientsMessage) => void): ShardReport {
     const settings = this.localSettings;
     if (!settings) throw new ProtocolError('BAD_MESSAGE', 'an assignment with local steps in a run without --sync-every');
     if (lrs.length > settings.syncEvery) throw new ProtocolError('BAD_MESSAGE', `${lrs.length} local steps in one assignment; the run syncs every ${settings.syncEvery}`);
@@ -296,10 +302,17 @@ export class Replica {
     for (let j = 0; j < lrs.length; j++) {
       const size = Math.floor(n / lrs.length) + (j < n % lrs.length ? 1 : 0);
       if (size === 0) continue;
-      const piece = { x: batch.x.subarray(offset * perSample, (offset + size) * perSample), y: batch.y.subarray(offset * labels, (offset + size) * labels), size, sampleShape: [...batch.sampleShape] };
+      const targetsPer = batch.targets ? batch.targets.length / Math.max(n, 1) : 0;
+      const piece = {
+        x: batch.x.subarray(offset * perSample, (offset + size) * perSample),
+        y: batch.y.subarray(offset * labels, (offset + size) * labels),
+        ...(batch.targets ? { targets: batch.targets.subarray(offset * targetsPer, (offset + size) * targetsPer) } : {}),
+        size,
+        sampleShape: [...batch.sampleShape],
+      };
       model.reseedRandomStreams(derivedSeed(this.welcome.seed, assign.step + j, indices[offset] ?? 0));
       backend.scope(() => {
-        const r = computeGradients(model, piece, this.welcome.labelSmoothing, size, timing);
+        const r = computeGradients(model, piece, objectiveOf(this.welcome), size, timing);
         attachGrads(model, slots);
         inner.lr = lrs[j];
         inner.step();
@@ -342,7 +355,7 @@ export class Replica {
   private localDataset(): Dataset {
     if (!this.dataset) {
       const { dataset, datasetOptions } = this.welcome;
-      this.dataset = openDataset(dataset, { dataDir: this.dataDir, contextLength: this.contextLength, labelColumn: datasetOptions?.labelColumn }).train;
+      this.dataset = openDataset(dataset, { dataDir: this.dataDir, contextLength: this.contextLength, labelColumn: datasetOptions?.labelColumn, task: taskOfLoss(objectiveOf(this.welcome).loss) }).train;
     }
     return this.dataset;
   }
@@ -366,14 +379,16 @@ export class Replica {
 
 
   /** The shard's samples: sent with the assignment, or read from the local dataset by index. */
-  private shardBatch(assign: AssignMessage): { x: Float32Array; y: Int32Array; size: number; sampleShape: readonly number[] } {
+  private shardBatch(assign: AssignMessage): Batch {
     let batch;
     if (assign.samples) {
       const x = fromWireFloat32(assign.samples.x, 'samples.x');
       const y = fromWireInt32(assign.samples.y, 'samples.y');
       const [n, ...sampleShape] = assign.samples.x.shape;
       if (assign.samples.y.shape[0] !== n) throw new ProtocolError('BAD_SHAPE', `samples.x has ${n} samples, samples.y ${assign.samples.y.shape[0]}`);
-      batch = { x, y, size: n, sampleShape };
+      const t = assign.samples.t;
+      if (t !== undefined && t.shape[0] !== n) throw new ProtocolError('BAD_SHAPE', `samples.x has ${n} samples, samples.t ${t.shape[0]}`);
+      batch = t === undefined ? { x, y, size: n, sampleShape } : { x, y, targets: fromWireFloat32(t, 'samples.t'), size: n, sampleShape };
     } else {
       const indices = fromWireInt32(assign.indices, 'indices');
       const ds = this.localDataset();
@@ -464,7 +479,7 @@ export class Replica {
     let buffers: Promise<FloatArray[]> = Promise.resolve([]);
     let range = { start: 0, end: this.params.length };
     backend.scope(() => {
-      figures = recordGradients(this.model, batch, this.welcome.labelSmoothing, assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
+      figures = recordGradients(this.model, batch, objectiveOf(this.welcome), assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
       const last = hook.last();
       if (count > 1 && last < 0) throw new Error('internal: backward did not finish every gradient bucket');
       if (count > 1) range = bucketRange(this.bucketStarts, this.params.length, last);
@@ -524,7 +539,7 @@ export class Replica {
       bucketSeconds += (performance.now() - t0) / 1000;
     });
     backendOf(this.model).scope(() => {
-      const result = computeGradients(this.model, input, this.welcome.labelSmoothing, assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
+      const result = computeGradients(this.model, input, objectiveOf(this.welcome), assign.batchSize, report, hook.onLeafReady ? { onLeafReady: hook.onLeafReady } : undefined);
       const encodeStart = performance.now();
       report.loss = result.loss;
       const last = hook.last();

@@ -1,7 +1,8 @@
 /**
- * Tabular classification from a user's CSV or TSV file (`--dataset csv:FILE`, `tsv:FILE`): a
- * header row, one label column (by name, default the last) and numeric features in every other
- * column. Fields are parsed per RFC 4180 by csv-parse (quoted fields, "" escapes, CRLF, a BOM).
+ * Tabular classification or regression from a user's CSV or TSV file (`--dataset csv:FILE`,
+ * `tsv:FILE`): a header row, one label column (by name, default the last) and numeric features in
+ * every other column; for regression (a --loss of mse or huber) the label column holds the numeric
+ * target, kept as is (not scaled: the figures, RMSE included, are in its own units). Fields are parsed per RFC 4180 by csv-parse (quoted fields, "" escapes, CRLF, a BOM).
  * The classes are the distinct label values, sorted (numerically when every one is a number,
  * else as strings); a seeded 20 % of the rows is held out as the test split (HOLD_OUT); each feature is
  * standardised with the training rows' mean and standard deviation, test rows included.
@@ -20,6 +21,8 @@ export interface CsvOptions {
   readonly delimiter: ',' | '\t';
   /** The label column's name; default: the last column. */
   readonly labelColumn?: string;
+  /** The label column is a numeric regression target, not a class. */
+  readonly regression?: boolean;
 }
 
 /** What a CSV file holds, read from it before any training (see describeDataset). */
@@ -28,12 +31,14 @@ export interface CsvTable {
   /** The feature columns' names, in file order. */
   readonly featureNames: readonly string[];
   readonly labelColumn: string;
-  /** The class names in id order: the distinct label values, sorted. */
+  /** The class names in id order: the distinct label values, sorted (regression: none). */
   readonly classNames: readonly string[];
   /** rows * featureNames.length raw feature values, row-major. */
   readonly features: Float64Array;
-  /** Each row's class id. */
+  /** Each row's class id (regression: zeros). */
   readonly labels: Int32Array;
+  /** Regression: each row's target value (null for classification). */
+  readonly targets: Float64Array | null;
 }
 
 export interface CsvDataset {
@@ -99,7 +104,8 @@ export function readCsvTable(file: string, opts: CsvOptions): CsvTable {
       const raw = record[c];
       const value = raw.trim();
       if (c === labelIndex) {
-        if (value === '') throw new DataFormatError(file, `${row}, column ${quote(header[c])}: the label is empty`);
+        if (value === '') throw new DataFormatError(file, `${row}, column ${quote(header[c])}: the ${opts.regression ? 'target' : 'label'} is empty`);
+        if (opts.regression && !NUMBER.test(value)) throw new DataFormatError(file, `${row}, column ${quote(header[c])}: ${quote(raw)} is not a number (the regression target)`);
         labelValues[r] = value;
         continue;
       }
@@ -107,10 +113,11 @@ export function readCsvTable(file: string, opts: CsvOptions): CsvTable {
       features[r * width + f++] = Number(value);
     }
   }
+  if (opts.regression) return { file, featureNames, labelColumn, classNames: [], features, labels: new Int32Array(rows), targets: Float64Array.from(labelValues, Number) };
   const classNames = sortLabels([...new Set(labelValues)]);
   const ids = new Map(classNames.map((name, i) => [name, i]));
   const labels = Int32Array.from(labelValues, (v) => ids.get(v) ?? -1);
-  return { file, featureNames, labelColumn, classNames, features, labels };
+  return { file, featureNames, labelColumn, classNames, features, labels, targets: null };
 }
 
 /** Numbers numerically when every value is one, else strings by code unit. */
@@ -140,11 +147,12 @@ export function csvDataset(table: CsvTable): CsvDataset {
   const name = basename(table.file);
   const make = (which: 'train' | 'test', rows: Int32Array): InMemoryDataset => {
     const x = new Float32Array(rows.length * width);
-    const y = new Int32Array(rows.length);
+    const y = table.targets ? new Float32Array(rows.length) : new Int32Array(rows.length);
     rows.forEach((r, i) => {
-      y[i] = table.labels[r];
+      y[i] = table.targets ? table.targets[r] : table.labels[r];
       for (let f = 0; f < width; f++) x[i * width + f] = (table.features[r * width + f] - mean[f]) / std[f];
     });
+    if (table.targets) return new InMemoryDataset({ name: `${name}/${which}`, x, y, sampleShape: [width], task: 'regression', numClasses: 1 });
     return new InMemoryDataset({ name: `${name}/${which}`, x, y, sampleShape: [width], numClasses: table.classNames.length });
   };
   return { train: make('train', split.train), test: make('test', split.test), classNames: table.classNames, featureNames: table.featureNames, scaling: { mean, std } };

@@ -9,8 +9,10 @@ import { Rng } from '../util/random.js';
 export interface Batch {
   /** size * prod(sampleShape) values, sample-major. */
   readonly x: Float32Array;
-  /** size class labels. */
+  /** size class labels (regression datasets: zeros, their targets being in `targets`). */
   readonly y: Int32Array;
+  /** Regression datasets: size * numClasses float targets, sample-major (absent for classification). */
+  readonly targets?: Float32Array;
   readonly size: number;
   readonly sampleShape: readonly number[];
 }
@@ -19,7 +21,16 @@ export interface Batch {
 export interface BatchBuffers {
   x: Float32Array;
   y: Int32Array;
+  /** Regression datasets' targets (made on first use). */
+  targets?: Float32Array;
 }
+
+/**
+ * What a dataset's samples are for: class labels to predict (cross-entropy, accuracy), or float
+ * targets to regress on (mean squared error or Huber, RMSE). A regression dataset's `numClasses`
+ * is its number of targets per sample: the width of the model's output.
+ */
+export type DatasetTask = 'classification' | 'regression';
 
 export interface Dataset {
   readonly name: string;
@@ -29,6 +40,8 @@ export interface Dataset {
   readonly numClasses: number;
   /** Labels per sample: 1 for classification (default), T for a language model's windows. */
   readonly labelsPerSample?: number;
+  /** Default 'classification'; 'regression': batches carry `targets`, numClasses of them per sample. */
+  readonly task?: DatasetTask;
   /**
    * Gathers the samples at `indices` into a batch; reuses `out`'s buffers when they are large
    * enough (hot path: no allocation per step). When they are too small, larger buffers are
@@ -144,6 +157,8 @@ export class SubsetDataset implements Dataset {
   readonly size: number;
   readonly sampleShape: readonly number[];
   readonly numClasses: number;
+  readonly labelsPerSample?: number;
+  readonly task?: DatasetTask;
   private readonly base: Dataset;
   private readonly indices: Int32Array;
   private scratch = new Int32Array(0);
@@ -157,6 +172,8 @@ export class SubsetDataset implements Dataset {
     this.size = own.length;
     this.sampleShape = base.sampleShape;
     this.numClasses = base.numClasses;
+    if (base.labelsPerSample !== undefined) this.labelsPerSample = base.labelsPerSample;
+    if (base.task !== undefined) this.task = base.task;
   }
 
   /** The index in the base dataset of subset sample `index`. */

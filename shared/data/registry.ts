@@ -4,7 +4,7 @@
  * shared/data/user-datasets.ts).
  */
 
-import type { Dataset } from './dataset.js';
+import type { Dataset, DatasetTask } from './dataset.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_SAMPLE_SHAPE, loadFashionMnist } from './fashion-mnist.js';
 import { loadMobyDick, MOBY_DICK_DEFAULT_CONTEXT_LENGTH } from './moby-dick.js';
 import type { CharVocabulary } from './text.js';
@@ -17,6 +17,8 @@ export interface OpenDatasetOptions {
   readonly contextLength?: number;
   /** csv:/tsv: datasets: the label column's name (--label); default the last column. Refused by other datasets. */
   readonly labelColumn?: string;
+  /** 'regression' (a --loss of mse or huber): the label column is a numeric target; only csv:/tsv: datasets have one. */
+  readonly task?: DatasetTask;
 }
 
 export interface OpenedDataset {
@@ -54,6 +56,8 @@ export interface DatasetDescription {
   readonly samples: string;
   /** What the classes are, for messages ("classes", "characters in its vocabulary"). */
   readonly classes: string;
+  /** Default 'classification'; 'regression': numClasses is the number of targets per sample. */
+  readonly task?: DatasetTask;
 }
 
 const DESCRIPTIONS: Readonly<Record<string, (opts: OpenDatasetOptions) => DatasetDescription>> = {
@@ -72,6 +76,7 @@ function unknown(name: string): Error {
 /** Refuses --label for a bundled dataset (they have no columns). */
 function checkNoLabel(name: string, opts: OpenDatasetOptions): void {
   if (opts.labelColumn !== undefined) throw new Error(`--label ${opts.labelColumn}: only csv: and tsv: datasets have a label column to choose, not ${name}`);
+  if (opts.task === 'regression') throw new Error(`a regression loss (--loss mse or huber) needs numeric targets, which only csv: and tsv: datasets have (their --label column), not ${name}`);
 }
 
 /** What dataset `name` gives (see DatasetDescription), without loading it (a CSV file, being small, is read). */

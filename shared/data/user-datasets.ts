@@ -50,14 +50,22 @@ function checkLabelOption(ref: UserDatasetRef, opts: OpenDatasetOptions): void {
   }
 }
 
-function csvOptions(ref: UserDatasetRef, opts: OpenDatasetOptions): { file: string; delimiter: ',' | '\t'; labelColumn?: string } {
+function csvOptions(ref: UserDatasetRef, opts: OpenDatasetOptions): { file: string; delimiter: ',' | '\t'; labelColumn?: string; regression: boolean } {
   const file = at(opts, ref.path);
   const tabs = ref.kind === 'tsv' || extname(file).toLowerCase() === '.tsv';
-  return { file, delimiter: tabs ? '\t' : ',', labelColumn: opts.labelColumn };
+  return { file, delimiter: tabs ? '\t' : ',', labelColumn: opts.labelColumn, regression: opts.task === 'regression' };
+}
+
+/** Regression (a --loss of mse or huber) needs numeric targets: only a table's label column gives them. */
+function checkTask(ref: UserDatasetRef, opts: OpenDatasetOptions): void {
+  if (opts.task === 'regression' && ref.kind !== 'csv' && ref.kind !== 'tsv') {
+    throw new Error(`a regression loss (--loss mse or huber) needs numeric targets, which only csv: and tsv: datasets have (their --label column), not ${ref.kind}:`);
+  }
 }
 
 export function openUserDataset(ref: UserDatasetRef, opts: OpenDatasetOptions): OpenedDataset {
   checkLabelOption(ref, opts);
+  checkTask(ref, opts);
   switch (ref.kind) {
     case 'csv':
     case 'tsv': {
@@ -81,13 +89,16 @@ export function openUserDataset(ref: UserDatasetRef, opts: OpenDatasetOptions): 
 
 export function describeUserDataset(ref: UserDatasetRef, opts: OpenDatasetOptions): DatasetDescription {
   checkLabelOption(ref, opts);
+  checkTask(ref, opts);
   switch (ref.kind) {
     case 'csv':
     case 'tsv': {
       // A table is small: reading it tells the feature and class counts, and refuses bad rows early.
       const o = csvOptions(ref, opts);
       const table = readCsvTable(o.file, o);
-      return { input: 'features', sampleShape: [table.featureNames.length], labelsPerSample: 1, numClasses: table.classNames.length, samples: `rows of ${table.featureNames.length} features`, classes: `classes in column '${table.labelColumn}'` };
+      const samples = `rows of ${table.featureNames.length} features`;
+      if (o.regression) return { input: 'features', sampleShape: [table.featureNames.length], labelsPerSample: 1, numClasses: 1, samples, classes: `target column ('${table.labelColumn}')`, task: 'regression' };
+      return { input: 'features', sampleShape: [table.featureNames.length], labelsPerSample: 1, numClasses: table.classNames.length, samples, classes: `classes in column '${table.labelColumn}'` };
     }
     case 'text': {
       const t = opts.contextLength ?? DEFAULT_CONTEXT_LENGTH;

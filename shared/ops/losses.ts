@@ -3,10 +3,10 @@
  * the mean over the batch (PyTorch's reduction='mean').
  */
 
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from './create.js';
-import { abs, add, exp, gt, log, mul, neg, sub } from './elementwise.js';
+import { abs, add, exp, gt, le, log, mul, neg, sub, where } from './elementwise.js';
 import { logSoftmax } from './activations.js';
 import { mean, sum } from './reduce.js';
 
@@ -51,6 +51,53 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
 export function mse(prediction: Tensor, target: Tensor): Tensor {
   const d = sub(prediction, target);
   return mean(mul(d, d));
+}
+
+export interface RegressionLossOptions {
+  /**
+   * Divide the summed loss by this instead of the number of elements (torch's reduction='mean').
+   * Data-parallel workers pass the global batch's element count, as for crossEntropy.
+   */
+  readonly normalizer?: number;
+}
+
+/**
+ * The two sides of a regression loss must have one shape: broadcasting a [N, 1] prediction
+ * against a [N] target would silently compare every prediction with every target ([N, N]).
+ */
+function checkRegressionShapes(name: string, prediction: Tensor, target: Tensor, options: RegressionLossOptions): number {
+  if (!sameShape(prediction.shape, target.shape)) throw new RangeError(`${name}: the prediction ${formatShape(prediction.shape)} and the target ${formatShape(target.shape)} differ in shape`);
+  const normalizer = options.normalizer ?? prediction.size;
+  if (!(normalizer > 0)) throw new RangeError(`${name}: normalizer must be positive, got ${normalizer}`);
+  return normalizer;
+}
+
+/**
+ * Mean squared error Σ(p − t)² / normalizer (default the element count, torch's mse_loss).
+ * d/dp = 2(p − t) / normalizer, through sub and mul.
+ */
+export function mseLoss(prediction: Tensor, target: Tensor, options: RegressionLossOptions = {}): Tensor {
+  const normalizer = checkRegressionShapes('mseLoss', prediction, target, options);
+  const d = sub(prediction, target);
+  return mul(sum(mul(d, d)), 1 / normalizer);
+}
+
+/**
+ * Huber loss (torch.nn.HuberLoss with `delta` δ > 0): per element, with d = p − t,
+ *   ½d²           where |d| ≤ δ
+ *   δ(|d| − ½δ)   beyond,
+ * summed and divided by the normalizer. It is written ½q² + δ(|d| − q) with q = min(|d|, δ),
+ * which is both branches at once: q = |d| gives ½d², q = δ gives δ|d| − ½δ². The gradient is
+ * d inside (q·q' + δ(a' − q') with q' = a' = sign d) and δ·sign(d) beyond (q constant): squared
+ * error's pull near the target, absolute error's bounded pull from outliers; at d = 0, sign is 0.
+ */
+export function huberLoss(prediction: Tensor, target: Tensor, options: RegressionLossOptions & { readonly delta?: number } = {}): Tensor {
+  const normalizer = checkRegressionShapes('huberLoss', prediction, target, options);
+  const delta = options.delta ?? 1;
+  if (!(delta > 0) || !Number.isFinite(delta)) throw new RangeError(`huberLoss: delta must be a positive number, got ${delta}`);
+  const a = abs(sub(prediction, target));
+  const q = where(le(a, delta), a, delta);
+  return mul(sum(add(mul(mul(q, q), 0.5), mul(sub(a, q), delta))), 1 / normalizer);
 }
 
 /**

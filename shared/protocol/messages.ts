@@ -72,6 +72,17 @@ export const welcomeSchema = z.object({
     .optional(),
   seed: int,
   labelSmoothing: z.number().min(0).lt(1),
+  /**
+   * The loss (absent: cross-entropy with `labelSmoothing`): mse or huber train on regression
+   * targets (assignments' `samples.t`, or the worker's own copy of the data opened for regression).
+   */
+  objective: z
+    .object({
+      loss: z.enum(['cross-entropy', 'mse', 'huber']),
+      labelSmoothing: z.number().min(0).lt(1).optional(),
+      huberDelta: z.number().positive().finite().optional(),
+    })
+    .optional(),
   heartbeatMs: int.positive(),
   /**
    * The run's --compress mode: the dtype gradients may use (float32 is always allowed), and
@@ -120,7 +131,8 @@ export const assignSchema = z.object({
   /** Samples in the whole step (all shards): the worker divides its summed loss by this. */
   batchSize: int.positive(),
   indices: wireTensorSchema,
-  samples: z.object({ x: wireTensorSchema, y: wireTensorSchema }).optional(),
+  /** The shard's samples: features x, labels y, and for regression the float32 targets t ([n, targets]). */
+  samples: z.object({ x: wireTensorSchema, y: wireTensorSchema, t: wireTensorSchema.optional() }).optional(),
   /**
    * With local updates: the inner learning rate of each inner step (their number: 1 to H). The
    * worker cuts its samples into that many contiguous pieces, takes one inner step on each, and

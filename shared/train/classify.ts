@@ -1,13 +1,15 @@
 /**
- * One classification step's math, shared by the single-process trainer and the distributed
- * worker: forward a batch, the cross-entropy loss, backward, and evaluation over a dataset.
+ * One training step's math, shared by the single-process trainer and the distributed worker:
+ * forward a batch, the loss (cross-entropy over class labels, or mean squared error / Huber over
+ * regression targets: shared/train/objective.ts), backward, and evaluation over a dataset.
  */
 
 import type { BackwardOptions } from '../autograd/backward.js';
 import type { Batch, Dataset } from '../data/dataset.js';
 import { BatchSampler } from '../data/sampler.js';
 import type { Module } from '../nn/module.js';
-import { concat, crossEntropy, eq, ge, max, mul, noGrad, reshape, sum, tensor } from '../ops/index.js';
+import { concat, crossEntropy, eq, ge, huberLoss, max, mseLoss, mul, noGrad, reshape, sub, sum, tensor } from '../ops/index.js';
+import { asObjective, type Objective } from './objective.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { FloatArray } from '../tensor/dtype.js';
@@ -15,9 +17,9 @@ import type { Backend } from '../backend/backend.js';
 import { defaultBackend } from '../backend/default.js';
 
 export interface StepResult {
-  /** Mean loss over the batch. */
+  /** Mean loss over the batch (per label; per target value for regression). */
   readonly loss: number;
-  /** Correctly classified samples in the batch. */
+  /** Correctly classified samples in the batch (0 for regression). */
   readonly correct: number;
   readonly size: number;
   /** Labels in the batch (size for classifiers, size·T for sequence models). */
@@ -89,6 +91,26 @@ export async function settle(figures: StepFigures): Promise<StepResult> {
   return 'ready' in figures ? figures.ready : figures.pending;
 }
 
+/** A regression batch's targets as a [batch, targets] tensor beside the prediction; one line when they do not fit. */
+function targetTensor(prediction: Tensor, batch: Batch): Tensor {
+  if (batch.targets === undefined) throw new Error('a regression loss (mse, huber) needs a dataset with targets (task: regression); this batch holds class labels');
+  const width = batch.targets.length / batch.size;
+  if (prediction.rank !== 2 || prediction.shape[0] !== batch.size || prediction.shape[1] !== width) {
+    throw new RangeError(`a regression model must output [batch, ${width}] (one value per target), got ${formatShape(prediction.shape)} for a batch of ${batch.size}`);
+  }
+  return tensor(batch.targets, [batch.size, width], { backend: prediction.backend, dtype: prediction.dtype });
+}
+
+/** The objective's loss of a regression prediction, its sum divided by `normalizer` target values. */
+function regressionLoss(objective: Objective, prediction: Tensor, target: Tensor, normalizer: number): Tensor {
+  return objective.loss === 'huber' ? huberLoss(prediction, target, { delta: objective.huberDelta, normalizer }) : mseLoss(prediction, target, { normalizer });
+}
+
+function regressionFigures(loss: Tensor, normalizer: number, size: number, labels: number): StepFigures {
+  if (onHost(loss)) return { ready: { loss: (loss.item() * normalizer) / size, correct: 0, size, labels } };
+  return { pending: loss.data().then((v) => ({ loss: (v[0] * normalizer) / size, correct: 0, size, labels })) };
+}
+
 function figuresOf(loss: Tensor, logits: Tensor, labels: Int32Array, normalizer: number, size: number): StepFigures {
   if (onHost(loss)) return { ready: { loss: (loss.item() * normalizer) / size, correct: countCorrect(logits, labels), size, labels: labels.length } };
   const both = concat([reshape(loss, [1]), reshape(correctTensor(logits, labels), [1])], 0);
@@ -99,12 +121,12 @@ function figuresOf(loss: Tensor, logits: Tensor, labels: Int32Array, normalizer:
 /**
  * Forward and backward on `batch`: leaves dL/dθ in each parameter's `.grad`, where L is the summed
  * loss divided by `normalizer` samples' worth of labels (default: this batch, i.e. the mean loss
- * per label). Sequence models have several labels per sample (`batch.y.length / batch.size`).
+ * per label). `objective` is the loss (a number: cross-entropy with that label smoothing). Sequence models have several labels per sample (`batch.y.length / batch.size`).
  * The reported `loss` is always the mean per label of this batch. With `timing`, the forward and
  * backward times are written into it (the results are the same either way).
  */
-export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepResult {
-  const figures = recordGradients(model, batch, labelSmoothing, normalizer, timing, backward);
+export function computeGradients(model: Module, batch: Batch, objective: number | Objective = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepResult {
+  const figures = recordGradients(model, batch, objective, normalizer, timing, backward);
   if (!('ready' in figures)) throw new Error(`computeGradients: the model lives on the '${backendOf(model).name}' backend, whose figures must be awaited (use recordGradients and settle)`);
   return figures.ready;
 }
@@ -114,7 +136,10 @@ export function computeGradients(model: Module, batch: Batch, labelSmoothing = 0
  * parameter's `.grad`, and returns the step's figures, pending on a device backend (read back
  * once, after backward was recorded).
  */
-export function recordGradients(model: Module, batch: Batch, labelSmoothing = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepFigures {
+export function recordGradients(model: Module, batch: Batch, objective: number | Objective = 0, normalizer = batch.size, timing?: GradientTiming, backward?: BackwardOptions): StepFigures {
+  const goal = asObjective(objective);
+  if (goal.loss !== 'cross-entropy') return recordRegression(model, batch, goal, normalizer, timing, backward);
+  const labelSmoothing = goal.labelSmoothing ?? 0;
   const started = timing ? performance.now() : 0;
   model.zeroGrad();
   const perSample = batch.y.length / batch.size;
@@ -132,6 +157,25 @@ export function recordGradients(model: Module, batch: Batch, labelSmoothing = 0,
   return ready ?? noGrad(() => figuresOf(loss, logits, batch.y, normalizer, batch.size));
 }
 
+/** recordGradients for a regression objective: the loss per target value, no accuracy. */
+function recordRegression(model: Module, batch: Batch, objective: Objective, normalizer: number, timing?: GradientTiming, backward?: BackwardOptions): StepFigures {
+  const started = timing ? performance.now() : 0;
+  model.zeroGrad();
+  const prediction = model.forward(batchInput(batch, backendOf(model)));
+  const target = targetTensor(prediction, batch);
+  const width = prediction.shape[1];
+  const loss = regressionLoss(objective, prediction, target, normalizer * width);
+  const host = onHost(loss);
+  const ready = host ? regressionFigures(loss, normalizer, batch.size, batch.size) : null;
+  const forwardDone = timing ? performance.now() : 0;
+  loss.backward(undefined, backward);
+  if (timing) {
+    timing.forwardSeconds = (forwardDone - started) / 1000;
+    timing.backwardSeconds = (performance.now() - forwardDone) / 1000;
+  }
+  return ready ?? noGrad(() => regressionFigures(loss, normalizer, batch.size, batch.size));
+}
+
 /** Where a `computeGradients` call spent its time, filled in when the caller passes one. */
 export interface GradientTiming {
   /** Forward pass, loss and the accuracy count (which reads the logits back). */
@@ -140,9 +184,30 @@ export interface GradientTiming {
 }
 
 export interface EvalResult {
+  /** The objective's mean loss (per label; per target value for regression). */
   readonly loss: number;
+  /** The fraction of labels predicted right (NaN for regression). */
   readonly accuracy: number;
   readonly samples: number;
+  /** Regression: the root of the mean squared error, in the targets' units. */
+  readonly rmse?: number;
+}
+
+/** The objective a dataset is evaluated with when the caller names none: its task's default loss. */
+function evalObjective(dataset: Dataset, objective?: Objective): Objective {
+  return objective ?? (dataset.task === 'regression' ? { loss: 'mse' } : { loss: 'cross-entropy' });
+}
+
+/** One regression batch's summed loss and summed squared error, as a [2] tensor (no graph). */
+function regressionSums(model: Module, batch: Batch, objective: Objective, backend: Backend): Tensor {
+  const prediction = model.forward(batchInput(batch, backend));
+  const target = targetTensor(prediction, batch);
+  const d = sub(prediction, target);
+  return concat([reshape(regressionLoss(objective, prediction, target, 1), [1]), reshape(sum(mul(d, d)), [1])], 0);
+}
+
+function regressionResult(lossSum: number, sse: number, values: number, samples: number): EvalResult {
+  return { loss: values > 0 ? lossSum / values : NaN, accuracy: NaN, rmse: values > 0 ? Math.sqrt(sse / values) : NaN, samples };
 }
 
 function defaultEvalBatch(dataset: Dataset): number {
@@ -154,7 +219,9 @@ function defaultEvalBatch(dataset: Dataset): number {
  * graph); the return value is the result. The model's training flag is restored when the
  * generator finishes or is abandoned (`return()` runs the `finally`).
  */
-function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number): Generator<void, EvalResult, void> {
+function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number, objective?: Objective): Generator<void, EvalResult, void> {
+  const goal = evalObjective(dataset, objective);
+  if (goal.loss !== 'cross-entropy') return yield* regressionBatches(model, dataset, batchSize, goal);
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
@@ -183,14 +250,45 @@ function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number):
   return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }
 
+/** evaluationBatches for a regression objective: the mean loss and the RMSE per target value. */
+function* regressionBatches(model: Module, dataset: Dataset, batchSize: number, objective: Objective): Generator<void, EvalResult, void> {
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0;
+  let sse = 0;
+  let values = 0;
+  try {
+    const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
+    const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
+    const backend = backendOf(model);
+    for (const indices of sampler.epoch(0)) {
+      const batch = dataset.batch(indices, buffers);
+      noGrad(() =>
+        backend.scope(() => {
+          const sums = regressionSums(model, batch, objective, backend).dataSync();
+          lossSum += sums[0];
+          sse += sums[1];
+          values += batch.targets?.length ?? 0;
+        }),
+      );
+      yield;
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return regressionResult(lossSum, sse, values, dataset.size);
+}
+
 /**
  * `evaluate` for any backend: on a device, each batch's loss sum and correct count are read back
  * (the reads of all batches are awaited together, so the device never waits on the host).
  */
-export async function evaluateAsync(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset)): Promise<EvalResult> {
+export async function evaluateAsync(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset), objective?: Objective): Promise<EvalResult> {
   const backend = backendOf(model);
   const first = model.parameters()[0];
-  if (first === undefined || onHost(first)) return evaluate(model, dataset, batchSize);
+  if (first === undefined || onHost(first)) return evaluate(model, dataset, batchSize, objective);
+  const goal = evalObjective(dataset, objective);
+  const regression = goal.loss !== 'cross-entropy';
   const wasTraining = model.training;
   model.eval();
   const reads: Promise<FloatArray>[] = [];
@@ -202,6 +300,11 @@ export async function evaluateAsync(model: Module, dataset: Dataset, batchSize =
       const batch = dataset.batch(indices, buffers);
       noGrad(() =>
         backend.scope(() => {
+          if (regression) {
+            reads.push(regressionSums(model, batch, goal, backend).data());
+            labels += batch.targets?.length ?? 0;
+            return;
+          }
           const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
           const lossSum = mul(crossEntropy(logits, batch.y), batch.y.length);
           reads.push(concat([reshape(lossSum, [1]), reshape(correctTensor(logits, batch.y), [1])], 0).data());
@@ -216,14 +319,15 @@ export async function evaluateAsync(model: Module, dataset: Dataset, batchSize =
   let correct = 0;
   for (const v of await Promise.all(reads)) {
     lossSum += v[0];
-    correct += Math.round(v[1]);
+    correct += regression ? v[1] : Math.round(v[1]);
   }
+  if (regression) return regressionResult(lossSum, correct, labels, dataset.size);
   return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }
 
-/** Mean loss and accuracy over a whole dataset, in evaluation mode and without a graph. */
-export function evaluate(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset)): EvalResult {
-  const steps = evaluationBatches(model, dataset, batchSize);
+/** Mean loss and accuracy (regression: loss and RMSE) over a whole dataset, in evaluation mode and without a graph. */
+export function evaluate(model: Module, dataset: Dataset, batchSize = defaultEvalBatch(dataset), objective?: Objective): EvalResult {
+  const steps = evaluationBatches(model, dataset, batchSize, objective);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -237,8 +341,8 @@ export function evaluate(model: Module, dataset: Dataset, batchSize = defaultEva
  * one holds the loop for long (a 250-image cnn batch takes ~400 ms on one thread); the result
  * equals `evaluate`'s up to float32 rounding of the per-batch means (~1e-7 relative).
  */
-export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset))): Promise<EvalResult> {
-  return (await evaluateUnlessAbandoned(model, dataset, () => false, sliceMs, batchSize))!;
+export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset)), objective?: Objective): Promise<EvalResult> {
+  return (await evaluateUnlessAbandoned(model, dataset, () => false, sliceMs, batchSize, objective))!;
 }
 
 /**
@@ -246,8 +350,8 @@ export async function evaluateYielding(model: Module, dataset: Dataset, sliceMs 
  * `abandon()` turns true (a coordinator told to stop within a bound); the model is left in the
  * mode it was in.
  */
-export async function evaluateUnlessAbandoned(model: Module, dataset: Dataset, abandon: () => boolean, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset))): Promise<EvalResult | null> {
-  const steps = evaluationBatches(model, dataset, batchSize);
+export async function evaluateUnlessAbandoned(model: Module, dataset: Dataset, abandon: () => boolean, sliceMs = 50, batchSize = Math.min(64, defaultEvalBatch(dataset)), objective?: Objective): Promise<EvalResult | null> {
+  const steps = evaluationBatches(model, dataset, batchSize, objective);
   let sliceStart = performance.now();
   for (;;) {
     const r = steps.next();

@@ -17,6 +17,7 @@ import { EarlyStopping } from './early-stopping.js';
 import { checkBatchSize, checkModelFitsDataset } from './fit.js';
 import type { EvalResult } from './classify.js';
 import { runTrainingLoop } from './loop.js';
+import { taskOfLoss, type LossName } from './objective.js';
 import { checkpointParams } from './params.js';
 
 export interface TrainConfig {
@@ -39,6 +40,10 @@ export interface TrainConfig {
   readonly warmupSteps: number;
   readonly clipNorm?: number;
   readonly labelSmoothing: number;
+  /** The loss: cross-entropy (default for class labels), or mse / huber (regression: a csv:'s --label column read as numeric targets). */
+  readonly loss?: LossName;
+  /** --loss huber: where the squared error turns linear (default 1). */
+  readonly huberDelta?: number;
   readonly seed: number;
   readonly maxSteps?: number;
   /** Train on the first N samples of the training split only (quick runs and tests). */
@@ -93,6 +98,8 @@ export interface TrainReporter {
 export interface TrainSummary {
   readonly testAccuracy: number;
   readonly testLoss: number;
+  /** Regression runs: the test split's root mean squared error. */
+  readonly testRmse?: number;
   /** Mean training loss over the last epoch trained (partial if --max-steps cut it). */
   readonly trainLoss: number;
   readonly steps: number;
@@ -102,7 +109,7 @@ export interface TrainSummary {
 
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
-  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn };
+  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) };
   // What can be checked before reading any data is; the rest (a text's vocabulary size, the split's size) right after.
   const description = describeDataset(config.dataset, datasetOptions);
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
@@ -130,6 +137,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const summary: TrainSummary = {
     testAccuracy: test.accuracy,
     testLoss: test.loss,
+    ...(test.rmse !== undefined ? { testRmse: test.rmse } : {}),
     trainLoss: lastTrainLoss,
     steps: step,
     samples,

@@ -10,6 +10,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import type { OptimizerName, ScheduleName } from '../optim/factory.js';
 import { EarlyStopping } from './early-stopping.js';
+import type { LossName } from './objective.js';
 import { runTrainingLoop } from './loop.js';
 import { checkpointParams } from './params.js';
 import type { EpochEvent, StepEvent, TrainSummary } from './single-process.js';
@@ -41,6 +42,10 @@ export interface FitOptions {
   readonly clipNorm?: number;
   /** Default 0. */
   readonly labelSmoothing?: number;
+  /** The loss: default cross-entropy, or mse for a regression dataset (task: 'regression'); 'huber' too. */
+  readonly loss?: LossName;
+  /** loss 'huber': where the squared error turns linear (default 1). */
+  readonly huberDelta?: number;
   /** Seeds the batch order (default 0). The model's initial parameters are the caller's. */
   readonly seed?: number;
   /** Stop after this many optimizer steps. */
@@ -87,6 +92,8 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
       warmupSteps: options.warmupSteps ?? 0,
       clipNorm: options.clipNorm,
       labelSmoothing: options.labelSmoothing ?? 0,
+      loss: options.loss,
+      huberDelta: options.huberDelta,
       seed: options.seed ?? 0,
       maxSteps: options.maxSteps,
     },
@@ -107,6 +114,7 @@ export async function fit(model: Module, options: FitOptions): Promise<FitResult
   return {
     testAccuracy: outcome.test.accuracy,
     testLoss: outcome.test.loss,
+    ...(outcome.test.rmse !== undefined ? { testRmse: outcome.test.rmse } : {}),
     trainLoss: outcome.trainLoss,
     steps: outcome.steps,
     samples: outcome.samples,

@@ -68,14 +68,15 @@ describe('a run you can look at', () => {
 
   it('--metrics-csv has the header and one row per epoch', () => {
     const lines = readFileSync(csvPath, 'utf8').trimEnd().split('\n');
-    expect(lines[0]).toBe('epoch,step,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,lr,seconds');
+    expect(lines[0]).toBe('epoch,step,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,val_rmse,test_rmse,lr,seconds');
     expect(lines).toHaveLength(3);
     for (const [i, line] of lines.slice(1).entries()) {
       const f = line.split(',');
-      expect(f).toHaveLength(10);
+      expect(f).toHaveLength(12);
       expect(f[0]).toBe(String(i + 1));
       expect(f[4]).toBe(''); // no validation split
-      for (const j of [1, 2, 3, 6, 7, 8, 9]) expect(Number.isFinite(Number(f[j])) && f[j] !== '', `row ${i + 1} column ${j}: ${f[j]}`).toBe(true);
+      expect([f[8], f[9]]).toEqual(['', '']); // no RMSE: a classification run
+      for (const j of [1, 2, 3, 6, 7, 10, 11]) expect(Number.isFinite(Number(f[j])) && f[j] !== '', `row ${i + 1} column ${j}: ${f[j]}`).toBe(true);
     }
     expect(trainOutput).toContain(`wrote 2 epoch(s) of metrics to ${csvPath}`);
   });

@@ -16,7 +16,7 @@ afterEach(() => {
   dir = '';
 });
 
-const epoch = (n: number, loss: number): EpochRecord => ({ epoch: n, step: n * 10, trainLoss: loss, trainAccuracy: 0.5, valLoss: loss, valAccuracy: 0.4, testLoss: loss, testAccuracy: 0.45, lr: 1e-3, seconds: 1 });
+const epoch = (n: number, loss: number): EpochRecord => ({ epoch: n, step: n * 10, trainLoss: loss, trainAccuracy: 0.5, valLoss: loss, valAccuracy: 0.4, testLoss: loss, testAccuracy: 0.45, valRmse: null, testRmse: null, lr: 1e-3, seconds: 1 });
 
 describe('RunRecorder', () => {
   it('writes the header at once, a row per epoch as it ends, and replaces an epoch that is run again', async () => {
@@ -52,7 +52,7 @@ describe('local: the record of a distributed run', () => {
     expect(summary.config).toMatchObject({ command: 'local', batchSize: 64, distributed: { workers: 1, balance: 'even', checkpointDir: ckpt, resumed: false } });
     const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.epoch)).toEqual([1, 2]);
-    expect(Object.keys(lines[0])).toEqual(['epoch', 'step', 'train_loss', 'train_accuracy', 'val_loss', 'val_accuracy', 'test_loss', 'test_accuracy', 'lr', 'seconds']);
+    expect(Object.keys(lines[0])).toEqual(['epoch', 'step', 'train_loss', 'train_accuracy', 'val_loss', 'val_accuracy', 'test_loss', 'test_accuracy', 'val_rmse', 'test_rmse', 'lr', 'seconds']);
     const kept = JSON.parse(readFileSync(join(ckpt, 'history.json'), 'utf8')) as { history: EpochRecord[] };
     expect(kept.history).toEqual(summary.history);
 

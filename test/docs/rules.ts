@@ -97,7 +97,8 @@ export const RULES: readonly Rule[] = [
     match: /^npx meshgrad train --(model|module) \S+ .*$/,
     limitSteps: true,
     rewrites: [{ from: /--seed SEED\b/, to: '--seed 1', why: 'SEED is a placeholder for the seed column of the table' }],
-    expect: /test accuracy [\d.]+%/,
+    // A classification run ends with its accuracy; a regression run (--loss mse or huber) with its RMSE.
+    expect: /test (accuracy [\d.]+%|RMSE [\d.]+)/,
   },
   { id: 'local', kind: 'run', match: /^npx meshgrad local --workers \d+ .*$/, limitSteps: true, expect: /test (accuracy|loss)/ },
   { id: 'generate', kind: 'run', match: /^npx meshgrad generate --checkpoint \S+ .*$/, expect: /^Call me/ },
