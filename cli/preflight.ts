@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { describeDataset } from '../shared/data/registry.js';
 import { taskOfLoss } from '../shared/train/objective.js';
-import { contextLength } from '../shared/nn/spec.js';
+import { contextLength, imageSize } from '../shared/nn/spec.js';
 import { checkBatchSize, checkModelFitsDataset } from '../shared/train/fit.js';
 import type { TrainConfig } from '../shared/train/single-process.js';
 
@@ -95,7 +95,7 @@ export function checkOutputs(outputs: Outputs): void {
  * the batch against --train-samples, then the outputs (last: they create directories).
  */
 export function preflight(config: TrainConfig, outputs: Outputs): void {
-  const description = describeDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
+  const description = describeDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), imageSize: imageSize(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
   checkBatchSize(config);
   checkOutputs(outputs);

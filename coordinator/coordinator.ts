@@ -16,7 +16,7 @@ import { datasetFingerprint, type DatasetFingerprint } from '../shared/data/fing
 import { openDataset } from '../shared/data/registry.js';
 import { BatchSampler, epochPermutation } from '../shared/data/sampler.js';
 import type { Module } from '../shared/nn/module.js';
-import { buildModel, contextLength } from '../shared/nn/spec.js';
+import { buildModel, contextLength, imageSize } from '../shared/nn/spec.js';
 import { moduleJoinProblem } from './model-check.js';
 import type { CharVocabulary } from '../shared/data/text.js';
 import { clipGradNorm, gradNorm } from '../shared/optim/clip.js';
@@ -209,7 +209,7 @@ export class Coordinator {
     const compression: unknown = config.compress ?? 'none';
     if (!isCompressionMode(compression)) throw new Error(`--compress ${String(compression)}: not a compression mode (none, fp16, bf16 or int8)`);
     this.compression = compression;
-    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
+    const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), imageSize: imageSize(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
     this.objective = objectiveFor(data.train, config);
     this.vocabulary = data.vocabulary ?? null;
     this.datasetCheck = datasetFingerprint(data.train);

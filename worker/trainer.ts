@@ -10,7 +10,7 @@ import { datasetFingerprint, fingerprintDifference } from '../shared/data/finger
 import { openDataset } from '../shared/data/registry.js';
 import { taskOfLoss, type Objective } from '../shared/train/objective.js';
 import type { Module } from '../shared/nn/module.js';
-import { buildModel, contextLength, isModuleSpec, parseModelSpec } from '../shared/nn/spec.js';
+import { buildModel, contextLength, imageSize, isModuleSpec, parseModelSpec } from '../shared/nn/spec.js';
 import { manifestDifference, modelManifest, type Manifest } from '../shared/nn/manifest.js';
 import { ProtocolError } from '../shared/protocol/errors.js';
 import type { AssignMessage, GradBucketMessage, GradientsMessage, ParamsMessage, WelcomeMessage } from '../shared/protocol/messages.js';
@@ -75,6 +75,8 @@ export class Replica {
    */
   private staged: { version: number; arrived: Set<number>; values: Float32Array[]; buffers: readonly WireTensor[] | null } = { version: -1, arrived: new Set(), values: [], buffers: null };
   private readonly contextLength: number | undefined;
+  /** images: datasets: the side the model reads (its [C, S, S] input). */
+  private readonly imageSize: number | undefined;
   /** The run's --compress mode, from the welcome. */
   readonly compression: CompressionMode;
   /** Compressed gradients with their residuals (null: gradients go as float32). */
@@ -102,6 +104,7 @@ export class Replica {
     // reseeded for every shard (see compute()).
     this.model = buildModel(spec, new Rng(workerSeed), { numClasses: welcome.numClasses }).model;
     this.contextLength = contextLength(spec);
+    this.imageSize = imageSize(spec);
     this.params = this.model.namedParameters();
     this.paramIndex = new Map(this.params.map(([, p], i) => [p, i]));
     this.compression = welcome.compression;
@@ -355,7 +358,7 @@ export class Replica {
   private localDataset(): Dataset {
     if (!this.dataset) {
       const { dataset, datasetOptions } = this.welcome;
-      this.dataset = openDataset(dataset, { dataDir: this.dataDir, contextLength: this.contextLength, labelColumn: datasetOptions?.labelColumn, task: taskOfLoss(objectiveOf(this.welcome).loss) }).train;
+      this.dataset = openDataset(dataset, { dataDir: this.dataDir, contextLength: this.contextLength, imageSize: this.imageSize, labelColumn: datasetOptions?.labelColumn, task: taskOfLoss(objectiveOf(this.welcome).loss) }).train;
     }
     return this.dataset;
   }

@@ -15,6 +15,8 @@ export interface OpenDatasetOptions {
   readonly dataDir?: string;
   /** Tokens per sample for language-modelling datasets (moby-dick: default 64); ignored by others. */
   readonly contextLength?: number;
+  /** images: datasets: the side images are resized to (the model's [C, S, S] input; default 32). */
+  readonly imageSize?: number;
   /** csv:/tsv: datasets: the label column's name (--label); default the last column. Refused by other datasets. */
   readonly labelColumn?: string;
   /** 'regression' (a --loss of mse or huber): the label column is a numeric target; only csv:/tsv: datasets have one. */

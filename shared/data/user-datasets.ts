@@ -83,7 +83,7 @@ export function openUserDataset(ref: UserDatasetRef, opts: OpenDatasetOptions): 
       return { ...loadCifar10(at(opts, ref.path)), classNames: CIFAR10_CLASSES };
     case 'images':
     case 'images-gray':
-      return loadImageFolder(at(opts, ref.path), { channels: ref.kind === 'images-gray' ? 1 : 3 });
+      return loadImageFolder(at(opts, ref.path), { channels: ref.kind === 'images-gray' ? 1 : 3, size: opts.imageSize });
   }
 }
 
@@ -116,7 +116,7 @@ export function describeUserDataset(ref: UserDatasetRef, opts: OpenDatasetOption
     case 'images-gray': {
       // The folder listing only; the images are decoded when the dataset is opened.
       const listing = listImageFolder(at(opts, ref.path));
-      const sampleShape = imageFolderSampleShape({ channels: ref.kind === 'images-gray' ? 1 : 3 });
+      const sampleShape = imageFolderSampleShape({ channels: ref.kind === 'images-gray' ? 1 : 3, size: opts.imageSize });
       return { input: 'features', sampleShape, labelsPerSample: 1, numClasses: listing.classNames.length, samples: 'images', classes: `classes (the sub-folders of ${listing.dir})` };
     }
   }

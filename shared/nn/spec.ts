@@ -298,6 +298,14 @@ export function contextLength(spec: ModelSpec): number | undefined {
   return spec.input.length === 1 && readsTokens(spec) ? spec.input[0] : undefined;
 }
 
+/**
+ * The side an `images:` dataset's pictures are resized to for this model: S for a square image
+ * input [C, S, S], else undefined (the loader's default, 32).
+ */
+export function imageSize(spec: ModelSpec): number | undefined {
+  return spec.input.length === 3 && spec.input[1] === spec.input[2] ? spec.input[1] : undefined;
+}
+
 /** The field of a layer that sets its output width, for messages. */
 const WIDTH_FIELD: Partial<Record<LayerSpec['type'], string>> = { linear: 'out', conv2d: 'out', embedding: 'dim', rnn: 'hidden', lstm: 'hidden', gru: 'hidden' };
 

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { firstSamples, trainValSplit } from '../data/dataset.js';
 import { describeDataset, openDataset } from '../data/registry.js';
-import { buildModel, contextLength, type ModelSpec } from '../nn/spec.js';
+import { buildModel, contextLength, imageSize, type ModelSpec } from '../nn/spec.js';
 import type { Module } from '../nn/module.js';
 import type { OptimizerName, ScheduleName } from '../optim/factory.js';
 import { Rng } from '../util/random.js';
@@ -109,7 +109,7 @@ export interface TrainSummary {
 
 export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
-  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) };
+  const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), imageSize: imageSize(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) };
   // What can be checked before reading any data is; the rest (a text's vocabulary size, the split's size) right after.
   const description = describeDataset(config.dataset, datasetOptions);
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);

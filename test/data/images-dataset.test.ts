@@ -163,6 +163,21 @@ describe('images:DIR', () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/test accuracy/);
   });
+
+  it("resizes to the model's input: a [1, 16, 16] model reads 16x16 images", { timeout: 60_000 }, async () => {
+    const dir = folder({ 'a/x.png': png(40, 40, uniform([0, 0, 0])), 'a/y.png': png(40, 40, uniform([0, 0, 0])), 'b/z.png': png(9, 7, uniform([255, 255, 255])), 'b/w.png': png(9, 7, uniform([255, 255, 255])) });
+    expect(describeDataset(`images-gray:${dir}`, { imageSize: 16 }).sampleShape).toEqual([1, 16, 16]);
+    expect(openDataset(`images-gray:${dir}`, { imageSize: 16 }).train.sampleShape).toEqual([1, 16, 16]);
+    const spec = join(dir, 'small.json');
+    writeFileSync(spec, JSON.stringify({ name: 'small', input: [1, 16, 16], layers: [{ type: 'flatten' }, { type: 'linear', out: 8 }, { type: 'relu' }, { type: 'linear' }] }));
+    const r = await runCli(['train', '--model', spec, '--dataset', `images-gray:${dir}`, '--epochs', '1', '--batch-size', '2'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    // A non-square input has no side to resize to: the 32x32 default, refused against the model naming both shapes.
+    writeFileSync(spec, JSON.stringify({ name: 'wide', input: [1, 16, 20], layers: [{ type: 'flatten' }, { type: 'linear' }] }));
+    const wide = await runCli(['train', '--model', spec, '--dataset', `images-gray:${dir}`, '--epochs', '1', '--batch-size', '2']);
+    expect(wide.code).not.toBe(0);
+    expect(wide.stderr).toMatch(/\[1, 16, 20\][\s\S]*\[1, 32, 32\]|\[1, 32, 32\][\s\S]*\[1, 16, 20\]/);
+  });
 });
 
 function escape(s: string): string {
