@@ -117,6 +117,8 @@ export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
 export class Coordinator {
   readonly runId: string;
   private readonly vocabulary: CharVocabulary | null;
+  /** The classes' names where the dataset names them (a CSV's labels, image folders), for checkpoints. */
+  private readonly classNames: readonly string[] | null;
   private transport!: Transport;
   private readonly model: Module;
   private readonly slots: ParamSlot[];
@@ -212,6 +214,7 @@ export class Coordinator {
     const data = openDataset(config.dataset, { dataDir: config.dataDir, contextLength: contextLength(config.model), imageSize: imageSize(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) });
     this.objective = objectiveFor(data.train, config);
     this.vocabulary = data.vocabulary ?? null;
+    this.classNames = data.classNames ?? null;
     this.datasetCheck = datasetFingerprint(data.train);
     this.pool = firstSamples(data.train, config.trainSamples);
     const valFraction = config.valFraction ?? 0;
@@ -1244,7 +1247,7 @@ export class Coordinator {
       if (this.config.save && this.mixedStep === null) {
         await saveCheckpoint(this.config.save, {
           params: checkpointParams(this.model),
-          meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, vocabulary: this.vocabulary?.toJSON() },
+          meta: { model: this.config.model, dataset: this.config.dataset, steps: this.cursor.step, seed: this.config.seed, runId: this.runId, numClasses: this.train.numClasses, ...(this.classNames ? { classNames: [...this.classNames] } : {}), ...(this.objective.loss !== 'cross-entropy' ? { loss: this.objective.loss } : {}), vocabulary: this.vocabulary?.toJSON() },
         });
       }
     } finally {

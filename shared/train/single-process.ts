@@ -131,7 +131,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
     if (mirror) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
     await saveCheckpoint(config.save, {
       params: mirror ? mirror.checkpointParams(model) : checkpointParams(model),
-      meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed, numClasses: data.train.numClasses, vocabulary: data.vocabulary?.toJSON() },
+      meta: { model: config.model, dataset: config.dataset, steps: step, seed: config.seed, numClasses: data.train.numClasses, ...(data.classNames ? { classNames: [...data.classNames] } : {}), ...(config.loss && config.loss !== 'cross-entropy' ? { loss: config.loss } : {}), vocabulary: data.vocabulary?.toJSON() },
     });
   }
   const summary: TrainSummary = {

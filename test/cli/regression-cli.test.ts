@@ -65,4 +65,17 @@ describe('regression from the CLI', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('a regression loss (--loss mse or huber) needs numeric targets, which only csv: and tsv: datasets have (their --label column), not fashion-mnist');
   });
+
+  it("checkpoints name a dataset's classes, and a regression run's loss", async () => {
+    const iris = join(dir, 'iris.safetensors');
+    const r = await runCli(['train', '--model', 'examples/data/iris-mlp.json', '--dataset', 'csv:examples/data/iris.csv', '--label', 'species', '--max-steps', '2', '--save', iris]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await loadCheckpoint(iris)).meta).toMatchObject({ numClasses: 3, classNames: ['setosa', 'versicolor', 'virginica'] });
+    const houses = join(dir, 'houses.safetensors');
+    const h = await runCli(['train', ...DATA, '--loss', 'mse', '--max-steps', '2', '--save', houses]);
+    expect(h.code, h.stderr).toBe(0);
+    const meta = (await loadCheckpoint(houses)).meta;
+    expect(meta).toMatchObject({ numClasses: 1, loss: 'mse' });
+    expect(meta.classNames).toEqual([]);
+  });
 });
