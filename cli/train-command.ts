@@ -57,10 +57,10 @@ function env(option: Option, name: string): Option {
 export function addTrainingOptions(cmd: Command): Command {
   return cmd
     .addOption(env(new Option('--model <name|file>', `model preset (${presetNames().join(', ')}) or a JSON model spec file`).default('mlp'), 'MODEL'))
-    .addOption(env(new Option('--module <file>', 'a JavaScript module file that default-exports defineModel({ name, input, create }): a model written in code, instead of --model (every worker is given the same file; docs/library.md)').conflicts('model'), 'MODULE'))
+    .addOption(env(new Option('--module <file>', 'a JavaScript module file that default-exports defineModel({ name, input, create }): a model written in code, instead of --model (every worker is given the same file; docs/training.md)').conflicts('model'), 'MODULE'))
     .addOption(env(new Option('--dataset <name>', `a bundled dataset (${knownDatasets().join(', ')}) or your own files: ${USER_DATASET_FORMS.join(', ')} (docs/training.md)`).argParser(datasetName).default('fashion-mnist'), 'DATASET'))
     .addOption(env(new Option('--data-dir <dir>', "read the dataset files from this directory instead of the bundled copy (a user dataset's relative path is taken from it)"), 'DATA_DIR'))
-    .addOption(env(new Option('--label <column>', 'csv:/tsv: datasets: the column holding the class labels (default: the last column)'), 'LABEL'))
+    .addOption(env(new Option('--label <column>', 'csv:/tsv: datasets: the column holding the class labels, or the numeric target with --loss mse/huber (default: the last column)'), 'LABEL'))
     .addOption(env(new Option('--epochs <n>', 'passes over the training set (default: 1; with --max-steps and no --epochs, as many as the steps need; with both, whichever ends first)').argParser(positiveInt), 'EPOCHS'))
     .addOption(env(new Option('--batch-size <n>', "global batch size (default: the model's, else 128)").argParser(positiveInt), 'BATCH_SIZE'))
     .addOption(env(new Option('--optimizer <name>', "optimizer (default: the model's, else adam)").choices(OPTIMIZER_NAMES), 'OPTIMIZER'))
