@@ -13,6 +13,7 @@ import { taskOfLoss } from '../shared/train/objective.js';
 import { contextLength, imageSize } from '../shared/nn/spec.js';
 import { checkBatchSize, checkModelFitsDataset } from '../shared/train/fit.js';
 import type { TrainConfig } from '../shared/train/single-process.js';
+import { checkResumeCheckpoint, trainIdentity } from '../shared/train/train-checkpoint.js';
 
 export class PreflightError extends Error {}
 
@@ -99,4 +100,18 @@ export function preflight(config: TrainConfig, outputs: Outputs): void {
   checkModelFitsDataset(config.model, config.modelSource ?? config.model.name, config.dataset, description);
   checkBatchSize(config);
   checkOutputs(outputs);
+}
+
+/**
+ * `train --resume`: `path` (the checkpoint the flag's `value` names, train-checkpoint.ts's
+ * resolveResume) is a complete checkpoint of `train` with this run's model, dataset, seed, batch
+ * size, optimizer, --train-samples and --val-fraction. Run before checkOutputs, so a refused resume
+ * writes nothing.
+ */
+export function checkResume(value: string, path: string, config: TrainConfig): void {
+  try {
+    checkResumeCheckpoint(`--resume ${value}${value === path ? '' : ` (${path})`}`, path, trainIdentity(config));
+  } catch (err) {
+    throw new PreflightError((err as Error).message);
+  }
 }

@@ -13,7 +13,8 @@ import { LOSS_NAMES, type LossName } from '../shared/train/objective.js';
 import { fraction, integer, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './flags.js';
 import { createReporter, type Output } from './progress.js';
 import { addBackendOptions, configureBackend, type BackendFlags } from './backend-options.js';
-import { preflight } from './preflight.js';
+import { checkResume, preflight, PreflightError } from './preflight.js';
+import { latestPath, resolveResume, trainIdentity, TrainCheckpointer, type CheckpointFailurePolicy } from '../shared/train/train-checkpoint.js';
 import { RunRecorder, runConfigOf } from './run-record.js';
 
 export interface TrainFlags extends BackendFlags {
@@ -138,25 +139,98 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
   };
 }
 
+/** `--resume` alone (or MESHGRAD_RESUME=true / 1 / always) must resume; `auto` resumes when it can; anything else names a checkpoint. */
+export type TrainResume = true | 'always' | 'auto' | { readonly path: string };
+
+function trainResume(value: string): TrainResume {
+  if (value === 'auto') return 'auto';
+  if (value === 'always' || value === 'true' || value === '1') return 'always';
+  if (value === '') throw new InvalidArgumentError('give a checkpoint file or directory, auto, or nothing after --resume');
+  return { path: value };
+}
+
+/** `train`'s checkpoint flags: the coordinator's names, environment variables and meanings (coordinator/command.ts). */
+export interface TrainCheckpointFlags {
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  checkpointFailure: CheckpointFailurePolicy;
+  resume?: TrainResume;
+}
+
+function addCheckpointOptions(cmd: Command): Command {
+  return cmd
+    .addOption(env(new Option('--checkpoint-dir <dir>', 'write checkpoints here (latest.safetensors: parameters, buffers, optimizer state, data cursor and random streams, written atomically)'), 'CHECKPOINT_DIR'))
+    .addOption(env(new Option('--checkpoint-every <steps>', 'checkpoint every n steps (and always at the end; needs --checkpoint-dir)').argParser(positiveInt), 'CHECKPOINT_EVERY'))
+    .addOption(env(new Option('--checkpoint-failure <policy>', "when a periodic checkpoint cannot be written (a full disk; a warning, the previous checkpoint kept): 'continue' training, or 'stop' the run as SIGTERM does (--save and --summary-json written) and exit 1").choices(['continue', 'stop']).default('continue'), 'CHECKPOINT_FAILURE'))
+    .addOption(env(new Option('--resume [when]', "continue a run exactly where its checkpoint ended: alone, from --checkpoint-dir's latest.safetensors; 'auto': only if there is one, else start a new run (for restarted containers); or a checkpoint file (or a directory holding latest.safetensors). With --checkpoint-dir, SIGINT/SIGTERM stop at the next step with a checkpoint").argParser(trainResume), 'RESUME'));
+}
+
+/**
+ * The checkpointer of a train run (null without --checkpoint-dir and --resume), after the checks
+ * that need no data: --checkpoint-every without a directory, a device backend, and the checkpoint
+ * to resume (it must exist and match this run). Throws a PreflightError naming the flag and value.
+ */
+function trainCheckpointer(flags: TrainCheckpointFlags & BackendFlags, config: TrainConfig, out: Output): TrainCheckpointer | null {
+  if (flags.checkpointEvery !== undefined && flags.checkpointDir === undefined) throw new PreflightError(`--checkpoint-every ${flags.checkpointEvery}: needs --checkpoint-dir, where the checkpoints go`);
+  if (flags.checkpointDir === undefined && flags.resume === undefined) return null;
+  if (flags.backend === 'webgpu') throw new PreflightError(`--backend webgpu: checkpoints (--checkpoint-dir, --resume) need a host backend, wasm or cpu: the device optimizer's state is not checkpointed`);
+  const resume = flags.resume === undefined ? null : flags.resume === true ? 'always' : flags.resume;
+  let resumeFrom: string | null = null;
+  if (resume !== null) {
+    try {
+      resumeFrom = resolveResume(resume, flags.checkpointDir);
+    } catch (err) {
+      throw new PreflightError((err as Error).message);
+    }
+    if (resumeFrom !== null) checkResume(typeof resume === 'object' ? resume.path : resume, resumeFrom, config);
+  }
+  const log = { info: (line: string) => out.write(line), warn: (line: string) => process.stderr.write(`meshgrad: warning: ${line}\n`) };
+  return new TrainCheckpointer({ dir: flags.checkpointDir, every: flags.checkpointEvery, failure: flags.checkpointFailure, resumeFrom }, trainIdentity(config), log);
+}
+
+/** With --checkpoint-dir, the first SIGINT/SIGTERM stops at the next step with a checkpoint, as the coordinator does; a second one forces out. */
+function stopOnSignals(checkpointer: TrainCheckpointer | null, dir: string | undefined): () => void {
+  if (checkpointer === null || dir === undefined) return () => {};
+  let signals = 0;
+  const stop = (): void => {
+    if (++signals > 1) process.exit(130);
+    checkpointer.requestStop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
+}
+
 export function trainCommand(out: Output, interactive: boolean): Command {
   const cmd = new Command('train').description('train a model in this process');
-  addBackendOptions(addTrainingOptions(cmd));
-  cmd.action(async (flags: TrainFlags) => {
+  addCheckpointOptions(addBackendOptions(addTrainingOptions(cmd)));
+  cmd.action(async (flags: TrainFlags & TrainCheckpointFlags) => {
     await loadModuleFlag(flags);
     const config = trainConfigFrom(flags);
-    // Before any data is read: the model against the dataset, the batch, and every output path.
-    preflight(config, { save: flags.save, summaryJson: flags.summaryJson, metricsCsv: flags.metricsCsv });
+    // Before any data is read: the checkpoint to resume, the model against the dataset, the batch, and every output path.
+    const checkpointer = trainCheckpointer(flags, config, out);
+    preflight(config, { save: flags.save, summaryJson: flags.summaryJson, metricsCsv: flags.metricsCsv, checkpointDir: flags.checkpointDir });
     const active = await configureBackend(flags);
     let recorder: RunRecorder;
     try {
-      recorder = new RunRecorder(runConfigOf('train', config, { name: flags.backend, description: active.description }), { metricsFile: flags.metricsCsv });
+      // A run resumed from --checkpoint-dir continues the history it keeps there (history.json).
+      const continuing = flags.checkpointDir !== undefined && checkpointer?.resumesFrom === latestPath(flags.checkpointDir);
+      recorder = new RunRecorder(runConfigOf('train', config, { name: flags.backend, description: active.description }), { metricsFile: flags.metricsCsv, checkpointDir: flags.checkpointDir, resume: continuing });
     } catch (err) {
       await active.close();
       throw err;
     }
+    // The stop on signals is in place before the first line, so a signal after it always stops with a checkpoint.
+    const ckpt = checkpointer;
+    const unhook = stopOnSignals(ckpt, flags.checkpointDir);
     out.write(`training ${config.model.name} on ${config.dataset}: ${Number.isFinite(config.epochs) ? `${config.epochs} epoch(s)` : `${config.maxSteps} steps`}, batch ${config.batchSize}, ${config.optimizer} lr ${config.lr}, seed ${config.seed}, backend ${active.description}`);
-    const { summary } = await trainSingleProcess(config, recorder.wrap(createReporter(out, interactive))).finally(() => Promise.all([active.close(), recorder.close()]));
-    out.write(`${summary.testRmse !== undefined ? `test RMSE ${summary.testRmse.toPrecision(5)}` : `test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`}, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
+    const { summary } = await trainSingleProcess(config, recorder.wrap(createReporter(out, interactive)), ckpt).finally(() => Promise.all([active.close(), recorder.close(), unhook()]));
+    if (ckpt?.interrupted) out.write(`stopped after ${summary.steps} steps${ckpt.written ? `; checkpoint ${ckpt.written}` : ''}`);
+    else out.write(`${summary.testRmse !== undefined ? `test RMSE ${summary.testRmse.toPrecision(5)}` : `test accuracy ${(summary.testAccuracy * 100).toFixed(2)}%`}, test loss ${summary.testLoss.toFixed(4)}, ${summary.steps} steps in ${summary.wallSeconds.toFixed(1)} s`);
+    if (ckpt?.written && !ckpt.interrupted) out.write(`checkpoint: ${ckpt.written}`);
     out.write(`peak resident memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
     if (config.save) out.write(`saved parameters to ${config.save}`);
     if (flags.metricsCsv) out.write(`wrote ${recorder.history.length} epoch(s) of metrics to ${flags.metricsCsv}`);
@@ -165,6 +239,8 @@ export function trainCommand(out: Output, interactive: boolean): Command {
       await writeFile(flags.summaryJson, `${JSON.stringify({ ...summary, ...recorder.record() }, null, 2)}\n`);
       out.write(`wrote summary to ${flags.summaryJson}`);
     }
+    // A checkpoint that could not be written (the final one, or a periodic one under --checkpoint-failure stop): exit 1, after everything else was written.
+    if (ckpt?.failure) throw new Error(ckpt.failure);
   });
   return cmd;
 }

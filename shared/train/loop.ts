@@ -170,7 +170,7 @@ export async function runTrainingLoop(model: Module, data: LoopData, config: Loo
     if (stopper && valResult && stopper.observe(valResult.loss, kept, epoch)) break;
   }
 
-  if (stopper?.restoreBest(kept)) {
+  if (!stopped && stopper?.restoreBest(kept)) {
     mirror?.pushParams();
     mirror?.pushBuffers();
     // The run ends with the parameters (and buffers) of its best validation epoch; the test figures follow them.

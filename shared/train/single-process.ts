@@ -19,6 +19,7 @@ import type { EvalResult } from './classify.js';
 import { runTrainingLoop } from './loop.js';
 import { taskOfLoss, type LossName } from './objective.js';
 import { checkpointParams } from './params.js';
+import type { LoopCheckpoints } from './train-checkpoint.js';
 
 export interface TrainConfig {
   readonly model: ModelSpec;
@@ -107,7 +108,8 @@ export interface TrainSummary {
   readonly wallSeconds: number;
 }
 
-export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter): Promise<{ summary: TrainSummary; model: Module }> {
+/** `checkpoints`: --checkpoint-dir and --resume (train-checkpoint.ts's TrainCheckpointer); none: neither. */
+export async function trainSingleProcess(config: TrainConfig, reporter: TrainReporter, checkpoints: LoopCheckpoints | null = null): Promise<{ summary: TrainSummary; model: Module }> {
   const started = performance.now();
   const datasetOptions = { dataDir: config.dataDir, contextLength: contextLength(config.model), imageSize: imageSize(config.model), labelColumn: config.labelColumn, task: taskOfLoss(config.loss) };
   // What can be checked before reading any data is; the rest (a text's vocabulary size, the split's size) right after.
@@ -126,7 +128,7 @@ export async function trainSingleProcess(config: TrainConfig, reporter: TrainRep
   const stopper = config.earlyStoppingPatience !== undefined ? new EarlyStopping(config.earlyStoppingPatience) : null;
   const rng = new Rng(config.seed);
   const { model } = buildModel(config.model, rng, { numClasses: data.train.numClasses });
-  const { steps: step, samples, trainLoss: lastTrainLoss, test, mirror } = await runTrainingLoop(model, { train, test: testSet, val }, config, reporter, stopper);
+  const { steps: step, samples, trainLoss: lastTrainLoss, test, mirror } = await runTrainingLoop(model, { train, test: testSet, val }, config, reporter, stopper, checkpoints);
   if (config.save) {
     if (mirror) await Promise.all([mirror.pullParams(), mirror.pullBuffers()]);
     await saveCheckpoint(config.save, {

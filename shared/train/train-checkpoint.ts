@@ -17,7 +17,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { sweepTempFiles } from '../checkpoint/atomic.js';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
@@ -122,7 +122,7 @@ export function resolveResume(resume: 'always' | 'auto' | { readonly path: strin
   return path;
 }
 
-function statOrNull(path: string): ReturnType<typeof statSync> | null {
+function statOrNull(path: string): Stats | null {
   try {
     return statSync(path);
   } catch {
@@ -134,6 +134,9 @@ function isFile(path: string): boolean {
   return statOrNull(path)?.isFile() === true;
 }
 
+/** The flag that sets each identity setting, for messages. */
+const IDENTITY_FLAGS = { dataset: '--dataset', seed: '--seed', batchSize: '--batch-size', optimizer: '--optimizer', trainSamples: '--train-samples' } as const;
+
 /** The training-checkpoint metadata of a checkpoint's `meshgrad.meta`, checked against this run; errors start with `what`. */
 function checkedMeta(what: string, meta: Record<string, unknown>, expected: TrainIdentity): TrainCheckpointMeta {
   const { cursor, identity, train } = meta;
@@ -143,7 +146,8 @@ function checkedMeta(what: string, meta: Record<string, unknown>, expected: Trai
     if (JSON.stringify(identity[key]) === JSON.stringify(expected[key])) continue;
     // A model spec is long: name its first difference rather than print both.
     if (key === 'model') throw new Error(`${what}: written with a different model spec: ${firstJsonDifference(identity.model, expected.model) ?? 'its JSON differs'} (checkpoint vs this run)`);
-    throw new Error(`${what}: written with ${key} ${JSON.stringify(identity[key])}, this run has ${JSON.stringify(expected[key])}`);
+    const shown = (v: unknown): string => (v === null || v === undefined ? 'none' : typeof v === 'string' ? v : JSON.stringify(v));
+    throw new Error(`${what}: written with ${IDENTITY_FLAGS[key]} ${shown(identity[key])}, this run has ${shown(expected[key])}`);
   }
   if (train.valFraction !== expected.valFraction) throw new Error(`${what}: written with --val-fraction ${JSON.stringify(train.valFraction)}, this run has ${expected.valFraction}`);
   return { cursor: cursor as unknown as RunCursor, identity: identity as unknown as RunIdentity, train: train as unknown as TrainExtras };
@@ -221,8 +225,6 @@ export class TrainCheckpointer implements LoopCheckpoints {
   private runId: string = randomUUID();
   private stopRequested = false;
   private lastCheckpointStep: number | null = null;
-  /** The step the run resumed from (null: a new run). */
-  resumedStep: number | null = null;
   /** Set when the run stopped before its end: a signal (requestStop), or a failed checkpoint under --checkpoint-failure stop. */
   interrupted = false;
   /** Checkpoints that could not be written (periodic and final). */
@@ -238,9 +240,9 @@ export class TrainCheckpointer implements LoopCheckpoints {
     private readonly log: CheckpointLog,
   ) {}
 
-  /** Whether there is anything to do: checkpoints to write or one to resume from. */
-  get active(): boolean {
-    return this.settings.dir !== undefined || (this.settings.resumeFrom ?? null) !== null;
+  /** The checkpoint the run continues from (null: a new run). */
+  get resumesFrom(): string | null {
+    return this.settings.resumeFrom ?? null;
   }
 
   /** SIGINT/SIGTERM: stop after the step in flight; the final checkpoint then holds it. */
@@ -274,7 +276,7 @@ export class TrainCheckpointer implements LoopCheckpoints {
     streams.forEach((rng, i) => setRngState(rng, states[i]));
     this.runId = meta.identity.runId;
     if (dir !== undefined && path === latestPath(dir)) this.lastCheckpointStep = meta.cursor.step;
-    this.resumedStep = meta.cursor.step;
+    this.log.info(`resumed from ${path} at step ${meta.cursor.step} (epoch ${meta.cursor.epoch + 1}, batch ${meta.cursor.batch})`);
     return {
       ...meta.cursor,
       epochLossSum: fromJsonNumber(meta.train.epochLossSum),
@@ -284,6 +286,8 @@ export class TrainCheckpointer implements LoopCheckpoints {
   }
 
   async afterStep(cursor: TrainCursor): Promise<boolean> {
+    // A host step never waits on I/O: yield to the event loop, so that a signal's handler (requestStop) runs between steps.
+    if (this.settings.dir !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.stopRequested) {
       this.interrupted = true;
       return true;
