@@ -6,8 +6,10 @@
  *
  * Each layer also has `forwardWith(params, x, …)`: the same computation with its parameters looked
  * up by state-dict name in a given map, as torch.func.functional_call does. `forward` is
- * `forwardWith` over the module's own parameters; tests pass float64 copies to gradient-check
- * layers whose children (Linear) only hold float32.
+ * `forwardWith` over the module's own parameters (tests gradient-check with random float64
+ * stand-ins for the parameters this way).
+ *
+ * Every layer takes `dtype` and `backend` (LayerPlacement) and passes them to its children.
  */
 
 import { ones, tensor, zeros, type CreateOptions } from '../ops/create.js';
@@ -18,12 +20,14 @@ import { narrow, permute, reshape } from '../ops/layout.js';
 import { linear, matmulT } from '../ops/matmul.js';
 import { checkCompatible, record } from '../ops/record.js';
 import { allocArray, type DType } from '../tensor/dtype.js';
+import type { Backend } from '../backend/backend.js';
+import { resolveBackend } from '../backend/default.js';
 import { formatShape, shapeSize } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { checkedStd, normalTensor, xavierUniform } from './init.js';
 import { GELU, Linear, Sequential } from './layers.js';
-import { Module } from './module.js';
+import { Module, placed, type LayerPlacement } from './module.js';
 
 /** Parameters by state-dict name (relative to the module they are given to). */
 export type ParamMap = ReadonlyMap<string, Tensor>;
@@ -54,6 +58,17 @@ function checkPositiveInt(owner: string, name: string, v: number): void {
 
 function checkProbability(owner: string, p: number): void {
   if (!(p >= 0 && p < 1)) throw new RangeError(`${owner}: dropout must be in [0, 1), got ${p}`);
+}
+
+/** Just the placement fields of a layer's options, to hand to its children. */
+function placement(options: LayerPlacement): LayerPlacement {
+  return { dtype: options.dtype, backend: options.backend };
+}
+
+/** The dtype (default float32) and the backend (checked to hold it) that `who` creates tensors in. */
+function resolved(options: LayerPlacement, who: string): { dtype: DType; backend: Backend } {
+  const dtype = options.dtype ?? 'float32';
+  return { dtype, backend: resolveBackend(dtype, options.backend, who) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -97,11 +112,9 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   });
 }
 
-export interface LayerNormOptions {
+export interface LayerNormOptions extends LayerPlacement {
   readonly eps?: number;
   readonly elementwiseAffine?: boolean;
-  /** float64 for gradient checks; default float32. */
-  readonly dtype?: DType;
 }
 
 /** torch.nn.LayerNorm(dim): `weight` [dim] = 1 and `bias` [dim] = 0 when elementwiseAffine. */
@@ -117,9 +130,9 @@ export class LayerNorm extends Module {
     this.eps = options.eps ?? 1e-5;
     if (!(this.eps >= 0 && Number.isFinite(this.eps))) throw new RangeError(`LayerNorm: eps must be a finite number >= 0, got ${this.eps}`);
     this.elementwiseAffine = options.elementwiseAffine ?? true;
-    const dtype = options.dtype ?? 'float32';
-    this.weight = this.elementwiseAffine ? this.registerParameter('weight', ones([dim], { dtype })) : null;
-    this.bias = this.elementwiseAffine ? this.registerParameter('bias', zeros([dim], { dtype })) : null;
+    const at = resolved(options, 'LayerNorm');
+    this.weight = this.elementwiseAffine ? this.registerParameter('weight', ones([dim], at)) : null;
+    this.bias = this.elementwiseAffine ? this.registerParameter('bias', zeros([dim], at)) : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -148,7 +161,7 @@ export class LayerNorm extends Module {
  */
 const MASKED_SCORE = -1e9;
 
-export interface MultiHeadAttentionOptions {
+export interface MultiHeadAttentionOptions extends LayerPlacement {
   /** Dropout on the attention probabilities in training. */
   readonly dropout?: number;
   /** in_proj_bias and out_proj.bias (default true). */
@@ -235,9 +248,10 @@ export class MultiHeadAttention extends Module {
     // torch builds out_proj (default Linear init) before _reset_parameters draws in_proj_weight
     // (xavier_uniform over the whole [3d, d], fanIn d, fanOut 3d) and zeroes both biases; the
     // draws happen in that order here too. Names are registered in torch's order.
-    const outProj = new Linear(dModel, dModel, rng, { bias: this.hasBias });
-    this.inProjWeight = this.registerParameter('in_proj_weight', xavierUniform([3 * dModel, dModel], rng));
-    this.inProjBias = this.hasBias ? this.registerParameter('in_proj_bias', zeros([3 * dModel])) : null;
+    const at = placement(options);
+    const outProj = new Linear(dModel, dModel, rng, { bias: this.hasBias, ...at });
+    this.inProjWeight = this.registerParameter('in_proj_weight', placed(xavierUniform([3 * dModel, dModel], rng), at, 'MultiHeadAttention'));
+    this.inProjBias = this.hasBias ? this.registerParameter('in_proj_bias', zeros([3 * dModel], resolved(at, 'MultiHeadAttention'))) : null;
     this.outProj = this.registerModule('out_proj', outProj);
     if (outProj.bias) outProj.bias.backend.write(outProj.bias.buffer, allocArray(outProj.bias.dtype, outProj.bias.size));
     // Forked always (not only when dropout > 0), so later layers' initialisation from `rng` does
@@ -308,7 +322,7 @@ export class MultiHeadAttention extends Module {
 // ---------------------------------------------------------------------------------------------
 // Transformer block
 
-export interface TransformerBlockOptions {
+export interface TransformerBlockOptions extends LayerPlacement {
   /** Hidden width of the MLP as a multiple of dModel (dModel·mlpRatio must be an integer). */
   readonly mlpRatio?: number;
   /** Attention-probability dropout, and dropout on each branch before its residual add. */
@@ -344,10 +358,11 @@ export class TransformerBlock extends Module {
     this.dropout = options.dropout ?? 0;
     checkProbability('TransformerBlock', this.dropout);
     this.causal = options.causal ?? true;
-    this.ln1 = this.registerModule('ln1', new LayerNorm(dModel));
-    this.attn = this.registerModule('attn', new MultiHeadAttention(dModel, numHeads, rng, { dropout: this.dropout }));
-    this.ln2 = this.registerModule('ln2', new LayerNorm(dModel));
-    this.mlp = this.registerModule('mlp', new Sequential(new Linear(dModel, hidden, rng), new GELU(), new Linear(hidden, dModel, rng)));
+    const at = placement(options);
+    this.ln1 = this.registerModule('ln1', new LayerNorm(dModel, at));
+    this.attn = this.registerModule('attn', new MultiHeadAttention(dModel, numHeads, rng, { dropout: this.dropout, ...at }));
+    this.ln2 = this.registerModule('ln2', new LayerNorm(dModel, at));
+    this.mlp = this.registerModule('mlp', new Sequential(new Linear(dModel, hidden, rng, at), new GELU(), new Linear(hidden, dModel, rng, at)));
     this.rng = this.registerRandomStream(rng.fork());
   }
 
@@ -385,11 +400,9 @@ export function addPositions(x: Tensor, table: Tensor): Tensor {
   return add(x, seq === maxLen ? table : narrow(table, 0, 0, seq));
 }
 
-export interface PositionalEmbeddingOptions {
+export interface PositionalEmbeddingOptions extends LayerPlacement {
   /** Standard deviation of the N(0, std²) init; default 0.02 as GPT-2. */
   readonly std?: number;
-  /** float64 for gradient checks; default float32. */
-  readonly dtype?: DType;
 }
 
 /** A learned position table `weight` [maxLen, d], added to [batch, seq, d] inputs. */
@@ -401,8 +414,7 @@ export class PositionalEmbedding extends Module {
     checkPositiveInt('PositionalEmbedding', 'maxLen', maxLen);
     checkPositiveInt('PositionalEmbedding', 'dim', dim);
     const std = checkedStd('PositionalEmbedding', options.std ?? 0.02);
-    const w = normalTensor([maxLen, dim], std, rng);
-    this.weight = this.registerParameter('weight', options.dtype === 'float64' ? tensor(Float64Array.from(w.dataSync()), w.shape) : w);
+    this.weight = this.registerParameter('weight', placed(normalTensor([maxLen, dim], std, rng), options, 'PositionalEmbedding'));
   }
 
   forward(x: Tensor): Tensor {
@@ -434,14 +446,19 @@ export function sinusoidalPositions(maxLen: number, dim: number, options: Pick<C
   return tensor(table, [maxLen, dim], { dtype: options.dtype ?? 'float32', backend: options.backend });
 }
 
-/** The fixed sinusoidal table as a module (no parameters), for model specs. */
+/**
+ * The fixed sinusoidal table as a module (no parameters, no state-dict entry), for model specs. The
+ * table is built in the placement's dtype on its backend, and rebuilt for an input of another dtype
+ * or backend (a model moved by `Module.to`): it is a function of (maxLen, dim) only.
+ */
 export class SinusoidalPositions extends Module {
-  private readonly table: Tensor;
-  constructor(readonly maxLen: number, readonly dim: number) {
+  private table: Tensor;
+  constructor(readonly maxLen: number, readonly dim: number, options: LayerPlacement = {}) {
     super();
-    this.table = sinusoidalPositions(maxLen, dim);
+    this.table = sinusoidalPositions(maxLen, dim, resolved(options, 'SinusoidalPositions'));
   }
   forward(x: Tensor): Tensor {
+    if (this.table.backend !== x.backend || this.table.dtype !== x.dtype) this.table = sinusoidalPositions(this.maxLen, this.dim, { dtype: x.dtype, backend: x.backend });
     return addPositions(x, this.table);
   }
 }

@@ -1,4 +1,9 @@
-/** Basic layers: Linear, Conv2d, MaxPool2d, Sequential, Flatten, Dropout and the activation modules. */
+/**
+ * Basic layers: Linear, Conv2d, MaxPool2d, Sequential, Flatten, Dropout and the activation modules.
+ * Layers with parameters take `dtype` and `backend` in their options (LayerPlacement), as every
+ * layer in shared/nn does: initial values are drawn in float32 from the seeded generator and
+ * stored in that dtype on that backend.
+ */
 
 import { dropout } from '../ops/dropout.js';
 import { gelu, geluTanh, leakyRelu, relu, sigmoid, softmax, tanh } from '../ops/activations.js';
@@ -8,11 +13,11 @@ import { avgPool2d, conv2d, maxPool2d, type Pair } from '../ops/conv.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { kaimingUniform, uniformTensor, xavierUniform } from './init.js';
-import { Module } from './module.js';
+import { Module, placed, type LayerPlacement } from './module.js';
 
 export type LinearInit = 'default' | 'kaiming' | 'xavier';
 
-export interface LinearOptions {
+export interface LinearOptions extends LayerPlacement {
   readonly bias?: boolean;
   /**
    * 'default' is PyTorch's nn.Linear reset: kaiming_uniform(a=√5) for the weight, i.e.
@@ -34,10 +39,10 @@ export class Linear extends Module {
     const shape = [outFeatures, inFeatures];
     const init = options.init ?? 'default';
     const w = init === 'xavier' ? xavierUniform(shape, rng) : init === 'kaiming' ? kaimingUniform(shape, rng, 'relu') : kaimingUniform(shape, rng);
-    this.weight = this.registerParameter('weight', w);
+    this.weight = this.registerParameter('weight', placed(w, options, 'Linear'));
     if (options.bias ?? true) {
       const b = init === 'default' ? uniformTensor([outFeatures], 1 / Math.sqrt(inFeatures), rng) : uniformTensor([outFeatures], 0, rng);
-      this.bias = this.registerParameter('bias', b);
+      this.bias = this.registerParameter('bias', placed(b, options, 'Linear'));
     } else this.bias = null;
   }
 
@@ -128,7 +133,7 @@ export class Softmax extends Module {
   }
 }
 
-export interface Conv2dLayerOptions {
+export interface Conv2dLayerOptions extends LayerPlacement {
   readonly stride?: Pair;
   readonly padding?: Pair;
   readonly dilation?: Pair;
@@ -151,9 +156,9 @@ export class Conv2d extends Module {
       if (!Number.isInteger(v) || v <= 0) throw new RangeError(`Conv2d: ${n} must be a positive integer, got ${v}`);
     }
     const shape = [outChannels, inChannels, ...this.kernel];
-    this.weight = this.registerParameter('weight', kaimingUniform(shape, rng));
+    this.weight = this.registerParameter('weight', placed(kaimingUniform(shape, rng), options, 'Conv2d'));
     const bound = 1 / Math.sqrt(inChannels * this.kernel[0] * this.kernel[1]);
-    this.bias = options.bias ?? true ? this.registerParameter('bias', uniformTensor([outChannels], bound, rng)) : null;
+    this.bias = options.bias ?? true ? this.registerParameter('bias', placed(uniformTensor([outChannels], bound, rng), options, 'Conv2d')) : null;
   }
 
   forward(x: Tensor): Tensor {

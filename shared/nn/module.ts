@@ -3,11 +3,62 @@
  * statistics) and child modules are registered by name in order, so that `namedParameters()` and
  * `stateDict()` enumerate them exactly as PyTorch does (a module's own entries first, then each
  * child's under `child.`), and a state dict can be exchanged with PyTorch by name.
+ *
+ * Placement: `to(target)` moves every parameter and buffer (and gradient) of the tree to another
+ * backend and/or dtype in place — the same tensor objects, names, order and requiresGrad — so one
+ * model can run on the wasm backend while another stays on the CPU, whatever `setDefaultBackend`
+ * says. Layers take the same choice at construction (`LayerPlacement`: `dtype`, `backend`), and
+ * `placed` puts a freshly initialised tensor there. A dtype a backend cannot hold (float64
+ * anywhere but the CPU backend) is an error naming the backend, never a silent move elsewhere.
  */
 
+import type { Backend } from '../backend/backend.js';
+import { checkBackendHolds, resolveBackend } from '../backend/default.js';
+import type { DType, FloatArray } from '../tensor/dtype.js';
 import { formatShape, sameShape, type Shape } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { derivedSeed, type Rng } from '../util/random.js';
+
+/** Where a layer creates its parameters and buffers (default: float32 on the default backend). */
+export interface LayerPlacement {
+  readonly dtype?: DType;
+  /** Must hold `dtype`: float64 only on the CPU backend. */
+  readonly backend?: Backend;
+}
+
+/** What `Module.to` accepts: a backend (dtypes kept), or a backend and / or a dtype. */
+export type ModuleTarget = Backend | LayerPlacement;
+
+function isBackend(target: ModuleTarget): target is Backend {
+  return typeof (target as Partial<Backend>).upload === 'function';
+}
+
+/** A fresh host copy of `data` in `dtype` (never the array itself: a CPU upload would alias it). */
+function hostCopy(data: FloatArray, dtype: DType): FloatArray {
+  return dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data);
+}
+
+/**
+ * `t` (an initial value, drawn in float32 on the default backend) as a tensor of the placement's
+ * dtype on its backend: `t` itself when it already is one, else a copy. Initial values are drawn in
+ * float32 whatever the dtype (as PyTorch does), so a float64 layer holds the same values.
+ */
+export function placed(t: Tensor, placement: LayerPlacement, who: string): Tensor {
+  const dtype = placement.dtype ?? 'float32';
+  const backend = resolveBackend(dtype, placement.backend, who);
+  if (t.backend === backend && t.dtype === dtype) return t;
+  const host = t.backend.readSync(t.buffer);
+  if (host === null) throw new Error(`${who}: initial values on the '${t.backend.name}' backend cannot be read synchronously; build the layer on a host backend and move it with await module.toAsync(...)`);
+  return new Tensor(backend, backend.upload(hostCopy(host, dtype)), t.shape, t.requiresGrad);
+}
+
+/** One tensor of a module to move, and where to. */
+interface Move {
+  readonly name: string;
+  readonly tensor: Tensor;
+  readonly backend: Backend;
+  readonly dtype: DType;
+}
 
 /** What `loadStateDict` accepts per entry: a tensor, or a shape and host data. */
 export interface StateEntry {
@@ -145,6 +196,58 @@ export abstract class Module {
       // Into the model's dtype (a checkpoint's float32 into a float64 model and back).
       t.backend.write(t.buffer, typed instanceof Float64Array === (t.dtype === 'float64') ? typed : t.dtype === 'float64' ? Float64Array.from(typed) : Float32Array.from(typed));
     }
+  }
+
+  /**
+   * Moves every parameter, buffer and gradient of this module and its children to `target` — a
+   * backend, or `{ backend?, dtype? }` (what is not given stays as it is) — in place, and returns
+   * `this`: names, registration order, requiresGrad and the tensor objects themselves are kept, so
+   * fields holding them follow. Reads the values synchronously, so every tensor must be on a host
+   * backend (cpu, wasm); from a device backend (webgpu) use `toAsync`. Nothing moves when any
+   * tensor cannot: a dtype the target backend cannot hold (float64 off the CPU backend) throws
+   * naming the backend. Build an optimizer after moving (its state is where the model was).
+   */
+  to(target: ModuleTarget): this {
+    const moves = this.plannedMoves(target);
+    const hosts = moves.map((m) => m.tensor.backend.readSync(m.tensor.buffer));
+    const stuck = moves.findIndex((_, i) => hosts[i] === null);
+    if (stuck >= 0) {
+      const m = moves[stuck];
+      throw new Error(`Module.to: '${m.name}' is on the '${m.tensor.backend.name}' backend, which reads asynchronously; use await module.toAsync(...)`);
+    }
+    moves.forEach((m, i) => Module.apply(m, hosts[i]!));
+    return this;
+  }
+
+  /** `to` for any source backend: reads device tensors back (asynchronously) before moving them. */
+  async toAsync(target: ModuleTarget): Promise<this> {
+    const moves = this.plannedMoves(target);
+    const hosts = await Promise.all(moves.map((m) => m.tensor.data()));
+    moves.forEach((m, i) => Module.apply(m, hosts[i]));
+    return this;
+  }
+
+  /** The tensors that `to(target)` changes (each once), checked first: the target must hold the dtype. */
+  private plannedMoves(target: ModuleTarget): Move[] {
+    const { backend, dtype } = isBackend(target) ? { backend: target, dtype: undefined } : target;
+    const moves: Move[] = [];
+    const seen = new Set<Tensor>();
+    const add = (name: string, t: Tensor): void => {
+      if (seen.has(t)) return;
+      seen.add(t);
+      const move = { name, tensor: t, backend: backend ?? t.backend, dtype: dtype ?? t.dtype };
+      checkBackendHolds(move.backend, move.dtype, `Module.to: '${name}'`);
+      if (move.backend !== t.backend || move.dtype !== t.dtype) moves.push(move);
+    };
+    for (const [name, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      add(name, t);
+      if (t.grad) add(`${name}.grad`, t.grad);
+    }
+    return moves;
+  }
+
+  private static apply(move: Move, host: FloatArray): void {
+    move.tensor.relocate(move.backend, move.backend.upload(hostCopy(host, move.dtype)));
   }
 
   train(mode = true): this {

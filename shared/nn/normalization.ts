@@ -8,21 +8,20 @@
  * running statistics are used. In a distributed run each worker normalises with its own shard's statistics
  * (like DDP without SyncBatchNorm), and the coordinator averages the workers' running statistics
  * every step, weighted by their samples, and sends them back with the parameters
- * (docs/protocol.md, "Buffers").
+ * (docs/protocol.md, "Buffers"). Parameters and buffers are created in the options' `dtype` on
+ * their `backend` (LayerPlacement).
  */
 
 import { add, div, mean, mul, noGrad, ones, reshape, sqrt, sub, zeros } from '../ops/index.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { DType } from '../tensor/dtype.js';
-import { Module } from './module.js';
+import { resolveBackend } from '../backend/default.js';
+import { Module, type LayerPlacement } from './module.js';
 
-export interface BatchNormOptions {
+export interface BatchNormOptions extends LayerPlacement {
   readonly eps?: number;
   readonly momentum?: number;
   readonly affine?: boolean;
-  /** float64 for gradient checks; default float32. */
-  readonly dtype?: DType;
 }
 
 abstract class BatchNorm extends Module {
@@ -41,11 +40,12 @@ abstract class BatchNorm extends Module {
     this.momentum = options.momentum ?? 0.1;
     const affine = options.affine ?? true;
     const dtype = options.dtype ?? 'float32';
-    this.weight = affine ? this.registerParameter('weight', ones([numFeatures], { dtype })) : null;
-    this.bias = affine ? this.registerParameter('bias', zeros([numFeatures], { dtype })) : null;
-    this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
-    this.runningVar = this.registerBuffer('running_var', ones([numFeatures], { dtype }));
-    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], { dtype }), { integer: true });
+    const at = { dtype, backend: resolveBackend(dtype, options.backend, this.constructor.name) };
+    this.weight = affine ? this.registerParameter('weight', ones([numFeatures], at)) : null;
+    this.bias = affine ? this.registerParameter('bias', zeros([numFeatures], at)) : null;
+    this.runningMean = this.registerBuffer('running_mean', zeros([numFeatures], at));
+    this.runningVar = this.registerBuffer('running_var', ones([numFeatures], at));
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', zeros([], at), { integer: true });
   }
 
   forward(x: Tensor): Tensor {

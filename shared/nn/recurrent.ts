@@ -12,9 +12,12 @@
  * chunk into the next *detached* (`detachState(state)`, i.e. `.detach()` on each tensor), so that
  * the values carry over while backward stops at the chunk boundary; without detaching, every
  * backward would walk back through all earlier chunks (whose graphs are already freed).
+ *
+ * Every layer takes `dtype` and `backend` (LayerPlacement); initial values are always drawn in
+ * float32 (as PyTorch does) and stored in that dtype (float64 exists for gradient checks).
  */
 
-import { tensor, zeros } from '../ops/create.js';
+import { zeros } from '../ops/create.js';
 import { concat, gather, narrow, permute, reshape, unsqueeze } from '../ops/layout.js';
 import { linear } from '../ops/matmul.js';
 import { recurrentLayer } from '../ops/recurrent.js';
@@ -23,15 +26,7 @@ import { formatShape, shapeSize, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { checkedStd, normalTensor, uniformTensor } from './init.js';
-import { Module } from './module.js';
-
-/**
- * Initial values are always drawn in float32 (as PyTorch does); `float64` stores the same values
- * in float64, which exists for finite-difference gradient checks.
- */
-function withDType(t: Tensor, dtype: DType): Tensor {
-  return dtype === 'float32' ? t : tensor(Float64Array.from(t.dataSync()), t.shape, { dtype });
-}
+import { Module, placed, type LayerPlacement } from './module.js';
 
 function checkPositiveInt(owner: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${owner}: ${name} must be a positive integer, got ${v}`);
@@ -40,9 +35,7 @@ function checkPositiveInt(owner: string, name: string, v: number): void {
 // ---------------------------------------------------------------------------------------------
 // Embedding
 
-export interface EmbeddingOptions {
-  /** Storage type of the weight (default float32). */
-  readonly dtype?: DType;
+export interface EmbeddingOptions extends LayerPlacement {
   /** Standard deviation of the N(0, std²) init: default 1 as torch.nn.Embedding; GPT-2 uses 0.02. */
   readonly std?: number;
 }
@@ -60,7 +53,7 @@ export class Embedding extends Module {
     checkPositiveInt('Embedding', 'numEmbeddings', numEmbeddings);
     checkPositiveInt('Embedding', 'embeddingDim', embeddingDim);
     const std = checkedStd('Embedding', options.std ?? 1);
-    this.weight = this.registerParameter('weight', withDType(normalTensor([numEmbeddings, embeddingDim], std, rng), options.dtype ?? 'float32'));
+    this.weight = this.registerParameter('weight', placed(normalTensor([numEmbeddings, embeddingDim], std, rng), options, 'Embedding'));
   }
 
   /** Vectors of `indices` laid out as `shape`: the result is [...shape, embeddingDim]. */
@@ -97,13 +90,11 @@ export class Embedding extends Module {
 
 export type RecurrentMode = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
 
-export interface RecurrentOptions {
+export interface RecurrentOptions extends LayerPlacement {
   /** Stacked layers; layer k > 0 reads the hidden sequence of layer k − 1 (default 1). */
   readonly numLayers?: number;
   /** Whether the layers have bias_ih / bias_hh (default true). */
   readonly bias?: boolean;
-  /** Storage type of the parameters (default float32); float64 is for gradient checks. */
-  readonly dtype?: DType;
 }
 
 export interface RNNOptions extends RecurrentOptions {
@@ -155,7 +146,6 @@ const NAMES: Record<RecurrentMode, string> = { rnn_tanh: 'RNN', rnn_relu: 'RNN',
 export abstract class RecurrentBase<S extends RNNState> extends Module {
   readonly numLayers: number;
   readonly bias: boolean;
-  readonly dtype: DType;
   readonly layers: readonly RecurrentLayerParams[];
   protected readonly gates: number;
   protected readonly name: string;
@@ -166,14 +156,13 @@ export abstract class RecurrentBase<S extends RNNState> extends Module {
     this.gates = GATES[mode];
     this.numLayers = options.numLayers ?? 1;
     this.bias = options.bias ?? true;
-    this.dtype = options.dtype ?? 'float32';
     checkPositiveInt(this.name, 'inputSize', inputSize);
     checkPositiveInt(this.name, 'hiddenSize', hiddenSize);
     checkPositiveInt(this.name, 'numLayers', this.numLayers);
     // PyTorch's reset_parameters: every parameter U(−1/√H, 1/√H), drawn in registration order.
     const bound = 1 / Math.sqrt(hiddenSize);
     const gh = this.gates * hiddenSize;
-    const make = (name: string, shape: Shape): Tensor => this.registerParameter(name, withDType(uniformTensor(shape, bound, rng), this.dtype));
+    const make = (name: string, shape: Shape): Tensor => this.registerParameter(name, placed(uniformTensor(shape, bound, rng), options, this.name));
     const layers: RecurrentLayerParams[] = [];
     for (let k = 0; k < this.numLayers; k++) {
       const inF = k === 0 ? inputSize : hiddenSize;
@@ -184,6 +173,11 @@ export abstract class RecurrentBase<S extends RNNState> extends Module {
       layers.push({ weightIh, weightHh, biasIh, biasHh });
     }
     this.layers = layers;
+  }
+
+  /** The parameters' dtype (it follows `Module.to`). */
+  get dtype(): DType {
+    return this.layers[0].weightIh.dtype;
   }
 
   /** The top layer's hidden sequence [batch, seq, hidden] for x [batch, seq, input], from a zero state. */

@@ -33,10 +33,12 @@ export class Tensor {
    * the values (token ids) without a read-back. Null otherwise; never written after creation.
    */
   hostData: FloatArray | null = null;
+  private storageBackend: Backend;
+  private storage: DeviceBuffer;
 
   constructor(
-    readonly backend: Backend,
-    readonly buffer: DeviceBuffer,
+    backend: Backend,
+    buffer: DeviceBuffer,
     shape: Shape,
     public requiresGrad = false,
     node: GradNode | null = null,
@@ -45,6 +47,31 @@ export class Tensor {
     if (size !== buffer.length) throw new RangeError(`shape ${formatShape(shape)} needs ${size} elements, the buffer has ${buffer.length}`);
     this.shape = Object.freeze([...shape]);
     this.node = node;
+    this.storageBackend = backend;
+    this.storage = buffer;
+  }
+
+  /** The backend that holds the data. */
+  get backend(): Backend {
+    return this.storageBackend;
+  }
+  /** The storage on `backend`. */
+  get buffer(): DeviceBuffer {
+    return this.storage;
+  }
+
+  /**
+   * Swaps a leaf's storage for `buffer` on `backend` (same shape, any dtype), keeping the tensor
+   * itself, so that every holder of it — a layer's field, an optimizer — sees the move. This is
+   * what `Module.to` does to parameters and buffers (as torch's Module.to rebinds `param.data`);
+   * no op uses it. Graphs recorded before still refer to this tensor: move between steps only.
+   */
+  relocate(backend: Backend, buffer: DeviceBuffer): void {
+    if (!this.isLeaf) throw new Error(`relocate: only a leaf tensor can move, this one is the result of '${this.node!.op}'`);
+    if (buffer.length !== this.size) throw new RangeError(`relocate: ${buffer.length} elements for a tensor of shape ${formatShape(this.shape)}`);
+    this.storageBackend = backend;
+    this.storage = buffer;
+    this.hostData = null;
   }
 
   get dtype(): DType {
