@@ -215,68 +215,52 @@ function defaultEvalBatch(dataset: Dataset): number {
 }
 
 /**
- * Evaluation one batch at a time: each `next()` scores one batch (in evaluation mode, without a
- * graph); the return value is the result. The model's training flag is restored when the
+ * Evaluation one batch at a time: each `next()` scores one batch with `score` (in evaluation mode,
+ * without a graph, inside one backend scope). The model's training flag is restored when the
  * generator finishes or is abandoned (`return()` runs the `finally`).
  */
-function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number, objective?: Objective): Generator<void, EvalResult, void> {
-  const goal = evalObjective(dataset, objective);
-  if (goal.loss !== 'cross-entropy') return yield* regressionBatches(model, dataset, batchSize, goal);
+function* scoreBatches(model: Module, dataset: Dataset, batchSize: number, score: (batch: Batch, backend: Backend) => void): Generator<void, void, void> {
   const wasTraining = model.training;
   model.eval();
-  let lossSum = 0;
-  let correct = 0;
-  let labels = 0;
   try {
     const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
     const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
     const backend = backendOf(model);
     for (const indices of sampler.epoch(0)) {
       const batch = dataset.batch(indices, buffers);
-      noGrad(() =>
-        backend.scope(() => {
-          const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
-          lossSum += crossEntropy(logits, batch.y).item() * batch.y.length;
-          correct += countCorrect(logits, batch.y);
-          labels += batch.y.length;
-        }),
-      );
+      noGrad(() => backend.scope(() => score(batch, backend)));
       yield;
     }
   } finally {
     model.train(wasTraining);
   }
-  // Per label: per image for classifiers, per token (nats/token) for language models.
-  return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }
 
-/** evaluationBatches for a regression objective: the mean loss and the RMSE per target value. */
-function* regressionBatches(model: Module, dataset: Dataset, batchSize: number, objective: Objective): Generator<void, EvalResult, void> {
-  const wasTraining = model.training;
-  model.eval();
+/** scoreBatches summed into the objective's figures: loss and accuracy, or for regression loss and RMSE. */
+function* evaluationBatches(model: Module, dataset: Dataset, batchSize: number, objective?: Objective): Generator<void, EvalResult, void> {
+  const goal = evalObjective(dataset, objective);
   let lossSum = 0;
-  let sse = 0;
-  let values = 0;
-  try {
-    const sampler = new BatchSampler({ size: dataset.size, batchSize, shuffle: false, seed: 0 });
-    const buffers = { x: new Float32Array(0), y: new Int32Array(0) };
-    const backend = backendOf(model);
-    for (const indices of sampler.epoch(0)) {
-      const batch = dataset.batch(indices, buffers);
-      noGrad(() =>
-        backend.scope(() => {
-          const sums = regressionSums(model, batch, objective, backend).dataSync();
-          lossSum += sums[0];
-          sse += sums[1];
-          values += batch.targets?.length ?? 0;
-        }),
-      );
-      yield;
-    }
-  } finally {
-    model.train(wasTraining);
+  if (goal.loss !== 'cross-entropy') {
+    let sse = 0;
+    let values = 0;
+    yield* scoreBatches(model, dataset, batchSize, (batch, backend) => {
+      const sums = regressionSums(model, batch, goal, backend).dataSync();
+      lossSum += sums[0];
+      sse += sums[1];
+      values += batch.targets?.length ?? 0;
+    });
+    return regressionResult(lossSum, sse, values, dataset.size);
   }
-  return regressionResult(lossSum, sse, values, dataset.size);
+  let correct = 0;
+  let labels = 0;
+  yield* scoreBatches(model, dataset, batchSize, (batch, backend) => {
+    const logits = scoreRows(model.forward(batchInput(batch, backend)), batch.y);
+    lossSum += crossEntropy(logits, batch.y).item() * batch.y.length;
+    correct += countCorrect(logits, batch.y);
+    labels += batch.y.length;
+  });
+  // Per label: per image for classifiers, per token (nats/token) for language models.
+  return { loss: labels > 0 ? lossSum / labels : NaN, accuracy: labels > 0 ? correct / labels : NaN, samples: dataset.size };
 }
 
 /**
